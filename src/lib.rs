@@ -1,0 +1,9 @@
+//! smtpgate: an SMTP submission gateway that forwards every message, synchronously, to
+//! an upstream transactional-email API over gRPC (the `Notify` call), and answers `250`
+//! only after the upstream accepted it.
+//!
+//! Layers, from pure to IO (see the README's architecture section):
+//! `smtp` (sans-IO protocol) → `mime` (MIME → Notify mapping) → `upstream` (gRPC
+//! framing, verdicts, the per-shard h2 channel) → `tls` → `shard` (executors, drivers).
+
+pub mod smtp;

@@ -1,0 +1,18 @@
+//! The SMTP submission protocol, sans IO: RFC 5321 with STARTTLS (RFC 3207), AUTH
+//! (RFC 4954), PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME and
+//! ENHANCEDSTATUSCODES. No sockets, no executor, no clock: see `session`.
+
+pub mod auth;
+pub mod command;
+pub mod data;
+pub mod limits;
+pub mod reply;
+pub mod session;
+
+#[cfg(test)]
+mod tests;
+
+pub use auth::{Credentials, Token};
+pub use limits::{BareLf, Limits};
+pub use reply::Reply;
+pub use session::{Event, Session, SessionConfig, Submission};

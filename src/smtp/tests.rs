@@ -1,0 +1,416 @@
+//! Whole dialogs run in memory against the sans-IO session, on a fake clock.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use super::*;
+
+struct Dialog {
+    session: Session,
+    now: Instant,
+    /// Bytes offered but not consumed yet, as a driver would keep them.
+    pending: Vec<u8>,
+    submitted: Vec<Submission>,
+    starttls_requested: bool,
+}
+
+impl Dialog {
+    fn new() -> Self {
+        Self::with_limits(Limits::default())
+    }
+
+    fn with_limits(limits: Limits) -> Self {
+        let config = Rc::new(SessionConfig::new("mx.test", limits, true));
+        let now = Instant::now();
+        let mut dialog = Self {
+            session: Session::new(config, now),
+            now,
+            pending: Vec::new(),
+            submitted: Vec::new(),
+            starttls_requested: false,
+        };
+        assert_eq!(dialog.output(), "220 mx.test ESMTP\r\n");
+        dialog
+    }
+
+    /// A session that went through STARTTLS, EHLO and AUTH PLAIN.
+    fn authenticated() -> Self {
+        let mut d = Self::tls();
+        d.send("EHLO c\r\n");
+        let plain = STANDARD.encode(b"\0APP-1\0tok");
+        assert_eq!(d.send(&format!("AUTH PLAIN {plain}\r\n")), "235 2.7.0 Authentication successful\r\n");
+        d
+    }
+
+    fn tls() -> Self {
+        let mut d = Self::new();
+        d.send("EHLO c\r\n");
+        assert_eq!(d.send("STARTTLS\r\n"), "220 2.0.0 Ready to start TLS\r\n");
+        assert!(d.starttls_requested);
+        d.session.handle_tls_established(d.now);
+        d
+    }
+
+    fn output(&mut self) -> String {
+        let out = String::from_utf8(self.session.transmit().to_vec()).expect("replies are ASCII");
+        self.session.transmitted();
+        out
+    }
+
+    /// Sends bytes and returns every reply they produced.
+    fn send_bytes(&mut self, bytes: &[u8]) -> String {
+        self.pending.extend_from_slice(bytes);
+        self.pump()
+    }
+
+    fn send(&mut self, text: &str) -> String {
+        self.send_bytes(text.as_bytes())
+    }
+
+    fn pump(&mut self) -> String {
+        let used = self.session.handle_bytes(self.now, &self.pending);
+        self.pending.drain(..used);
+        match self.session.poll_event() {
+            Some(Event::Submit(submission)) => self.submitted.push(submission),
+            Some(Event::StartTls) => self.starttls_requested = true,
+            None => {}
+        }
+        self.output()
+    }
+
+    /// Answers the outstanding submission and lets the session go on with pending input.
+    fn verdict(&mut self, reply: &Reply) -> String {
+        self.session.handle_verdict(self.now, reply);
+        let mut out = self.output();
+        out.push_str(&self.pump());
+        out
+    }
+
+    fn codes(output: &str) -> Vec<&str> {
+        output.lines().map(|l| &l[..l.len().min(9)]).collect()
+    }
+}
+
+const ACCEPTED: Reply = Reply::new(250, "2.0.0", "OK id-1");
+
+#[test]
+fn ehlo_before_tls_offers_starttls_not_auth() {
+    let mut d = Dialog::new();
+    let ehlo = d.send("EHLO client.example\r\n");
+    assert_eq!(
+        ehlo,
+        "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 26214400\r\n250-8BITMIME\r\n\
+         250-ENHANCEDSTATUSCODES\r\n250 STARTTLS\r\n"
+    );
+}
+
+#[test]
+fn ehlo_after_tls_offers_auth_not_starttls() {
+    let mut d = Dialog::tls();
+    let ehlo = d.send("EHLO client.example\r\n");
+    assert!(ehlo.ends_with("250-ENHANCEDSTATUSCODES\r\n250 AUTH PLAIN LOGIN\r\n"), "{ehlo}");
+    assert!(!ehlo.contains("STARTTLS"));
+}
+
+#[test]
+fn auth_before_tls_is_refused_without_checking() {
+    let mut d = Dialog::new();
+    d.send("EHLO c\r\n");
+    let plain = STANDARD.encode(b"\0app\0tok");
+    assert!(d.send(&format!("AUTH PLAIN {plain}\r\n")).starts_with("530 5.7.0"));
+    assert!(d.send("MAIL FROM:<a@b.c>\r\n").starts_with("530 5.7.0"));
+}
+
+#[test]
+fn starttls_with_pipelined_commands_closes_without_running_them() {
+    let mut d = Dialog::new();
+    d.send("EHLO c\r\n");
+    let out = d.send("STARTTLS\r\nMAIL FROM:<x@y.z>\r\n");
+    assert!(out.starts_with("554 5.5.0"), "{out}");
+    assert_eq!(Dialog::codes(&out).len(), 1);
+    assert!(d.session.is_closed());
+    assert!(!d.starttls_requested);
+}
+
+#[test]
+fn starttls_argument_and_second_starttls() {
+    let mut d = Dialog::new();
+    assert!(d.send("STARTTLS now\r\n").starts_with("501 5.5.4"));
+    let mut d = Dialog::tls();
+    assert!(d.send("STARTTLS\r\n").starts_with("503 5.5.1"));
+}
+
+#[test]
+fn after_tls_mail_needs_a_new_ehlo() {
+    let mut d = Dialog::tls();
+    assert!(d.send("MAIL FROM:<a@b.c>\r\n").starts_with("503 5.5.1"));
+}
+
+#[test]
+fn mail_before_auth_is_refused() {
+    let mut d = Dialog::tls();
+    d.send("EHLO c\r\n");
+    assert!(d.send("MAIL FROM:<a@b.c>\r\n").starts_with("530 5.7.0"));
+    assert!(d.send("RCPT TO:<a@external.example>\r\n").starts_with("530 5.7.0"));
+}
+
+#[test]
+fn auth_plain_with_challenge_and_login_flows() {
+    let mut d = Dialog::tls();
+    d.send("EHLO c\r\n");
+    assert_eq!(d.send("AUTH PLAIN\r\n"), "334 \r\n");
+    let plain = STANDARD.encode(b"\0APP\0tok");
+    assert!(d.send(&format!("{plain}\r\n")).starts_with("235 2.7.0"));
+    assert!(d.send("AUTH PLAIN\r\n").starts_with("503 5.5.1"), "second AUTH");
+
+    let mut d = Dialog::tls();
+    d.send("EHLO c\r\n");
+    assert_eq!(d.send("AUTH LOGIN\r\n"), "334 VXNlcm5hbWU6\r\n");
+    assert_eq!(d.send(&format!("{}\r\n", STANDARD.encode("APP"))), "334 UGFzc3dvcmQ6\r\n");
+    assert!(d.send(&format!("{}\r\n", STANDARD.encode("tok"))).starts_with("235 2.7.0"));
+
+    let mut d = Dialog::tls();
+    d.send("EHLO c\r\n");
+    let user = STANDARD.encode("APP");
+    assert_eq!(d.send(&format!("AUTH LOGIN {user}\r\n")), "334 UGFzc3dvcmQ6\r\n");
+    assert!(d.send("*\r\n").starts_with("501 5.7.0"), "cancel");
+    assert!(d.send("MAIL FROM:<a@b.c>\r\n").starts_with("530 5.7.0"));
+}
+
+#[test]
+fn auth_errors() {
+    let mut d = Dialog::tls();
+    d.send("EHLO c\r\n");
+    assert!(d.send("AUTH PLAIN !!!\r\n").starts_with("501 5.5.2"));
+    assert!(d.send("AUTH CRAM-MD5\r\n").starts_with("504 5.5.4"));
+    assert_eq!(d.send("AUTH PLAIN\r\n"), "334 \r\n");
+    assert!(d.send("*\r\n").starts_with("501 5.7.0"));
+    let huge = format!("AUTH PLAIN {}\r\n", "A".repeat(20_000));
+    assert!(d.send(&huge).starts_with("500 5.5.6"));
+    assert!(d.send("NOOP\r\n").starts_with("250 2.0.0"), "session goes on");
+}
+
+#[test]
+fn auth_inside_a_transaction_is_refused() {
+    let mut d = Dialog::authenticated();
+    d.send("MAIL FROM:<a@b.c>\r\n");
+    assert!(d.send("AUTH PLAIN\r\n").starts_with("503 5.5.1"));
+}
+
+#[test]
+fn a_whole_transaction_submits_once() {
+    let mut d = Dialog::authenticated();
+    assert!(d.send("MAIL FROM:<a@b.c> SIZE=100\r\n").starts_with("250 2.1.0"));
+    assert!(d.send("RCPT TO:<x@y.z>\r\n").starts_with("250 2.1.5"));
+    assert!(d.send("RCPT TO:<X@Y.Z>\r\n").starts_with("250 2.1.5"), "duplicate accepted");
+    assert!(d.send("RCPT TO:<w@y.z>\r\n").starts_with("250 2.1.5"));
+    assert!(d.send("DATA\r\n").starts_with("354"));
+    assert_eq!(d.send("Subject: hi\r\n\r\n..dot\r\n.\r\n"), "");
+    assert_eq!(d.submitted.len(), 1);
+    let s = &d.submitted[0];
+    assert_eq!(s.recipients, ["x@y.z", "w@y.z"]);
+    assert_eq!(s.mail_from, "a@b.c");
+    assert_eq!(s.credentials.application, "APP-1");
+    assert_eq!(s.body, b"Subject: hi\r\n\r\n.dot\r\n");
+    assert_eq!(d.session.poll_timeout(), None, "no idle timer while the upstream works");
+    assert_eq!(d.verdict(&ACCEPTED), "250 2.0.0 OK id-1\r\n");
+    assert!(d.send("RCPT TO:<x@y.z>\r\n").starts_with("503 5.5.1"), "transaction reset");
+}
+
+#[test]
+fn pipelined_transaction_in_one_write_replies_in_order() {
+    let mut d = Dialog::authenticated();
+    let out = d.send(
+        "MAIL FROM:<a@b.c>\r\nRCPT TO:<x@y.z>\r\nDATA\r\nSubject: s\r\n\r\nbody\r\n.\r\nQUIT\r\n",
+    );
+    assert_eq!(Dialog::codes(&out), ["250 2.1.0", "250 2.1.5", "354 End d"]);
+    assert_eq!(d.submitted.len(), 1);
+    assert!(!d.session.is_closed(), "QUIT waits for the verdict");
+    let out = d.verdict(&ACCEPTED);
+    assert_eq!(Dialog::codes(&out), ["250 2.0.0", "221 2.0.0"]);
+    assert!(d.session.is_closed());
+}
+
+#[test]
+fn pipelined_rejected_recipients_then_data() {
+    let mut d = Dialog::authenticated();
+    let out = d.send("MAIL FROM:<a@b.c>\r\nRCPT TO:<bad>\r\nRCPT TO:<>\r\nDATA\r\n");
+    assert_eq!(Dialog::codes(&out), ["250 2.1.0", "501 5.1.3", "501 5.1.3", "554 5.5.1"]);
+    assert!(d.submitted.is_empty());
+}
+
+#[test]
+fn sequence_errors() {
+    let mut d = Dialog::authenticated();
+    assert!(d.send("RCPT TO:<x@y.z>\r\n").starts_with("503 5.5.1"));
+    assert!(d.send("DATA\r\n").starts_with("503 5.5.1"));
+    d.send("MAIL FROM:<a@b.c>\r\n");
+    assert!(d.send("MAIL FROM:<a@b.c>\r\n").starts_with("503 5.5.1"));
+    assert!(d.send("DATA\r\n").starts_with("554 5.5.1"));
+    assert!(d.send("EHLO again\r\n").starts_with("250-mx.test"), "EHLO mid-transaction");
+    assert!(d.send("RCPT TO:<x@y.z>\r\n").starts_with("503 5.5.1"), "and it reset");
+}
+
+#[test]
+fn size_parameter_over_the_limit() {
+    let mut d = Dialog::authenticated();
+    assert!(d.send("MAIL FROM:<a@b.c> SIZE=26214401\r\n").starts_with("552 5.3.4"));
+    assert!(d.send("mail from:<a@b.c> size=26214400\r\n").starts_with("250 2.1.0"));
+}
+
+#[test]
+fn the_51st_recipient_is_refused_and_50_are_kept() {
+    let mut d = Dialog::authenticated();
+    d.send("MAIL FROM:<a@b.c>\r\n");
+    for i in 0..50 {
+        assert!(d.send(&format!("RCPT TO:<r{i}@y.z>\r\n")).starts_with("250 2.1.5"));
+    }
+    assert!(d.send("RCPT TO:<r50@y.z>\r\n").starts_with("452 4.5.3"));
+    d.send("DATA\r\nx\r\n.\r\n");
+    assert_eq!(d.submitted[0].recipients.len(), 50);
+}
+
+#[test]
+fn streaming_oversize_is_drained_and_refused() {
+    let limits = Limits {
+        max_message_size: 1000,
+        ..Limits::default()
+    };
+    let mut d = Dialog::with_limits(limits);
+    d.send("EHLO c\r\nSTARTTLS\r\n");
+    assert!(d.starttls_requested);
+    d.session.handle_tls_established(d.now);
+    d.send(&format!("EHLO c\r\nAUTH PLAIN {}\r\n", STANDARD.encode(b"\0a\0t")));
+    d.send("MAIL FROM:<a@b.c>\r\nRCPT TO:<x@y.z>\r\nDATA\r\n");
+    let mut big = vec![b'x'; 5000];
+    big.extend_from_slice(b"\r\n.\nHELP\r\n.\r\nNOOP\r\n");
+    let out = d.send_bytes(&big);
+    assert_eq!(Dialog::codes(&out), ["552 5.3.4", "250 2.0.0"], "HELP never ran");
+    assert!(d.submitted.is_empty());
+}
+
+#[test]
+fn bare_lf_in_data_is_refused_after_the_real_end() {
+    let mut d = Dialog::authenticated();
+    d.send("MAIL FROM:<a@b.c>\r\nRCPT TO:<x@y.z>\r\nDATA\r\n");
+    let out = d.send("a\n.\r\nMAIL FROM:<evil@x.y>\r\n\r\n.\r\n");
+    assert_eq!(Dialog::codes(&out), ["550 5.6.0"]);
+    assert!(d.submitted.is_empty());
+}
+
+#[test]
+fn bare_lf_normalized_when_configured() {
+    let limits = Limits {
+        bare_lf: BareLf::Normalize,
+        ..Limits::default()
+    };
+    let mut d = Dialog::with_limits(limits);
+    d.send("EHLO c\r\nSTARTTLS\r\n");
+    assert!(d.starttls_requested);
+    d.session.handle_tls_established(d.now);
+    d.send(&format!("EHLO c\r\nAUTH PLAIN {}\r\n", STANDARD.encode(b"\0a\0t")));
+    d.send("MAIL FROM:<a@b.c>\r\nRCPT TO:<x@y.z>\r\nDATA\r\n");
+    assert_eq!(d.send("Subject: s\n\nline\n.\r\n"), "", "`\\n.\\r\\n` does not end it");
+    d.send("\r\n.\r\n");
+    assert_eq!(d.submitted[0].body, b"Subject: s\r\n\r\nline\r\n\r\n\r\n");
+}
+
+#[test]
+fn long_command_line_is_refused_and_the_session_goes_on() {
+    let mut d = Dialog::new();
+    let out = d.send(&format!("EHLO {}\r\nNOOP\r\n", "a".repeat(2000)));
+    assert_eq!(Dialog::codes(&out), ["500 5.5.2", "250 2.0.0"]);
+    // 510 octets plus CRLF is exactly the limit.
+    let out = d.send(&format!("NOOP {}\r\n", "a".repeat(505)));
+    assert_eq!(Dialog::codes(&out), ["250 2.0.0"]);
+}
+
+#[test]
+fn endless_line_closes_at_the_cap_with_bounded_input() {
+    let mut d = Dialog::new();
+    let mut out = String::new();
+    for _ in 0..100 {
+        out.push_str(&d.send_bytes(&[b'a'; 16 * 1024]));
+        assert!(d.pending.len() <= 512, "the session keeps consuming");
+        if d.session.is_closed() {
+            break;
+        }
+    }
+    assert!(d.session.is_closed());
+    assert!(out.starts_with("500 5.5.2"));
+}
+
+#[test]
+fn bare_lf_and_nul_in_commands() {
+    let mut d = Dialog::new();
+    assert!(d.send("NOOP\n").starts_with("500 5.5.2"));
+    assert!(d.send("NO\0OP\r\n").starts_with("500 5.5.2"));
+    assert!(d.send("NO\rOP\r\n").starts_with("500 5.5.2"));
+    assert!(d.send("NOOP\r\n").starts_with("250 2.0.0"));
+}
+
+#[test]
+fn unknown_and_misc_commands() {
+    let mut d = Dialog::new();
+    assert!(d.send("FROB\r\n").starts_with("500 5.5.2"));
+    assert!(d.send("vrfy someone\r\n").starts_with("252 2.5.0"));
+    assert!(d.send("HELP\r\n").starts_with("214 2.0.0"));
+    assert!(d.send("RSET\r\n").starts_with("250 2.0.0"));
+    assert!(d.send("HELO c\r\n").starts_with("250 mx.test"));
+    assert!(d.send("QUIT\r\n").starts_with("221 2.0.0"));
+    assert!(d.session.is_closed());
+    assert_eq!(d.send("NOOP\r\n"), "", "nothing runs after QUIT");
+}
+
+#[test]
+fn too_many_errors_close_the_session() {
+    let mut d = Dialog::new();
+    let out = d.send(&"FROB\r\n".repeat(25));
+    let codes = Dialog::codes(&out);
+    assert_eq!(codes.len(), 21);
+    assert!(codes[..20].iter().all(|c| *c == "500 5.5.2"));
+    assert_eq!(codes[20], "421 4.7.0");
+    assert!(d.session.is_closed());
+}
+
+#[test]
+fn http_request_is_refused_and_closed() {
+    let mut d = Dialog::new();
+    assert!(d.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n").starts_with("500 5.5.1"));
+    assert!(d.session.is_closed());
+}
+
+#[test]
+fn bdat_is_refused_and_its_chunk_never_runs() {
+    let mut d = Dialog::authenticated();
+    let out = d.send("BDAT 10\r\nQUIT\r\nXYZWNOOP\r\n");
+    assert_eq!(Dialog::codes(&out), ["502 5.5.1", "250 2.0.0"]);
+    assert!(!d.session.is_closed());
+}
+
+#[test]
+fn idle_timeout_closes_with_421() {
+    let mut d = Dialog::new();
+    let deadline = d.session.poll_timeout().expect("idle timer runs");
+    assert_eq!(deadline, d.now + Duration::from_secs(300));
+    d.session.handle_timeout(d.now + Duration::from_secs(299));
+    assert_eq!(d.output(), "");
+    d.now += Duration::from_secs(200);
+    d.send("NOOP\r\n");
+    d.session.handle_timeout(d.now + Duration::from_secs(299));
+    assert_eq!(d.output(), "", "activity pushed the deadline");
+    d.session.handle_timeout(d.now + Duration::from_secs(300));
+    assert!(d.output().starts_with("421 4.4.2"));
+    assert!(d.session.is_closed());
+}
+
+#[test]
+fn partial_lines_wait_for_more_bytes() {
+    let mut d = Dialog::new();
+    assert_eq!(d.send("NO"), "");
+    assert_eq!(d.pending, b"NO");
+    assert!(d.send("OP\r\n").starts_with("250 2.0.0"));
+}
