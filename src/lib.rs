@@ -6,4 +6,10 @@
 //! `smtp` (sans-IO protocol) → `mime` (MIME → Notify mapping) → `upstream` (gRPC
 //! framing, verdicts, the per-shard h2 channel) → `tls` → `shard` (executors, drivers).
 
+pub mod config;
+pub mod mime;
+pub mod notify;
+pub mod shard;
 pub mod smtp;
+pub mod tls;
+pub mod upstream;

@@ -1,1 +1,45 @@
-fn main() {}
+//! The `smtpgate` binary: flags → `Config` → shards. Nothing else lives here.
+
+use clap::Parser as _;
+use mimalloc::MiMalloc;
+
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
+
+use smtpgate::config::{Args, Config};
+
+fn main() {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(error) if !error.use_stderr() => {
+            // --help and --version.
+            let _ = error.print();
+            return;
+        }
+        Err(error) => fail(&first_line(&error.to_string())),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SMTPGATE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = Config::from_args(args).unwrap_or_else(|e| fail(&e.to_string()));
+    let server = smtpgate::shard::start(&config).unwrap_or_else(|e| fail(&e.to_string()));
+    for addr in &server.listeners {
+        println!("smtpgate listening on {addr} (starttls)");
+    }
+    tracing::info!(shards = config.shards, upstream = %server.upstream, "smtpgate up");
+    server.wait();
+}
+
+/// One line on stderr naming what is wrong, then a non-zero exit.
+fn fail(message: &str) -> ! {
+    eprintln!("smtpgate: {}", message.trim_start_matches("error: "));
+    std::process::exit(2);
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or(text).to_owned()
+}

@@ -88,7 +88,9 @@ fn decode(response: &[u8]) -> Result<Vec<u8>, Reply> {
     if response == b"=" {
         return Ok(Vec::new());
     }
-    STANDARD.decode(response).map_err(|_| reply::AUTH_BAD_BASE64)
+    STANDARD
+        .decode(response)
+        .map_err(|_| reply::AUTH_BAD_BASE64)
 }
 
 #[cfg(test)]
@@ -102,7 +104,10 @@ mod tests {
     #[test]
     fn plain_takes_authcid_and_password() {
         let c = plain(&b64(b"\0APP-CODE\0tok")).expect("valid");
-        assert_eq!((c.application.as_str(), c.token.expose()), ("APP-CODE", "tok"));
+        assert_eq!(
+            (c.application.as_str(), c.token.expose()),
+            ("APP-CODE", "tok")
+        );
         let c = plain(&b64(b"admin\0APP\0tok")).expect("authzid is ignored");
         assert_eq!(c.application, "APP");
     }

@@ -85,13 +85,21 @@ pub fn parse(line: &[u8]) -> Result<Command<'_>, CommandError> {
     let is = |name: &str| verb.eq_ignore_ascii_case(name.as_bytes());
     if is("EHLO") || is("HELO") {
         let domain = ascii_arg(rest).ok_or(CommandError::HeloSyntax)?;
-        let domain = domain.split_ascii_whitespace().next().ok_or(CommandError::HeloSyntax)?;
-        return Ok(if is("EHLO") { Command::Ehlo(domain) } else { Command::Helo(domain) });
+        let domain = domain
+            .split_ascii_whitespace()
+            .next()
+            .ok_or(CommandError::HeloSyntax)?;
+        return Ok(if is("EHLO") {
+            Command::Ehlo(domain)
+        } else {
+            Command::Helo(domain)
+        });
     }
     if is("MAIL") {
         let arg = strip_keyword(rest, b"FROM:").ok_or(CommandError::Syntax)?;
         let (path, params) = split_path(arg)?;
-        let reverse_path = address(path, true).map_err(|e| e.unwrap_or(CommandError::SenderSyntax))?;
+        let reverse_path =
+            address(path, true).map_err(|e| e.unwrap_or(CommandError::SenderSyntax))?;
         return Ok(Command::Mail {
             reverse_path,
             params: mail_params(params)?,
@@ -100,7 +108,8 @@ pub fn parse(line: &[u8]) -> Result<Command<'_>, CommandError> {
     if is("RCPT") {
         let arg = strip_keyword(rest, b"TO:").ok_or(CommandError::Syntax)?;
         let (path, params) = split_path(arg)?;
-        let forward_path = address(path, false).map_err(|e| e.unwrap_or(CommandError::RecipientSyntax))?;
+        let forward_path =
+            address(path, false).map_err(|e| e.unwrap_or(CommandError::RecipientSyntax))?;
         if !params.trim_ascii().is_empty() {
             return Err(CommandError::UnsupportedParameter);
         }
@@ -111,10 +120,18 @@ pub fn parse(line: &[u8]) -> Result<Command<'_>, CommandError> {
     }
     if is("BDAT") {
         let size = rest.split(|&b| b == b' ').next().and_then(parse_u64);
-        return size.map(|size| Command::Bdat { size }).ok_or(CommandError::Syntax);
+        return size
+            .map(|size| Command::Bdat { size })
+            .ok_or(CommandError::Syntax);
     }
     // Verbs that take no argument refuse one (RFC 3207 §4 for STARTTLS).
-    let no_arg = |cmd: Command<'static>| if rest.is_empty() { Ok(cmd) } else { Err(CommandError::Syntax) };
+    let no_arg = |cmd: Command<'static>| {
+        if rest.is_empty() {
+            Ok(cmd)
+        } else {
+            Err(CommandError::Syntax)
+        }
+    };
     if is("DATA") {
         return no_arg(Command::Data);
     }
@@ -134,12 +151,19 @@ pub fn parse(line: &[u8]) -> Result<Command<'_>, CommandError> {
         return Ok(Command::Help);
     }
     if is("VRFY") {
-        return if rest.is_empty() { Err(CommandError::Syntax) } else { Ok(Command::Vrfy) };
+        return if rest.is_empty() {
+            Err(CommandError::Syntax)
+        } else {
+            Ok(Command::Vrfy)
+        };
     }
     if is("EXPN") {
         return Ok(Command::Expn);
     }
-    if ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "CONNECT"].iter().any(|m| verb == m.as_bytes()) {
+    if ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "CONNECT"]
+        .iter()
+        .any(|m| verb == m.as_bytes())
+    {
         return Ok(Command::Http);
     }
     Err(CommandError::Unrecognized)
@@ -216,13 +240,17 @@ fn address(path: &[u8], null_allowed: bool) -> Result<&str, Option<CommandError>
         local.len() >= 2 && local.ends_with('"')
     } else {
         !local.is_empty()
-            && local.bytes().all(|b| b.is_ascii_graphic() && !b"<>()[],;:\"\\".contains(&b))
+            && local
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"<>()[],;:\"\\".contains(&b))
     };
     let domain_ok = !domain.is_empty()
         && if domain.starts_with('[') {
             domain.ends_with(']')
         } else {
-            domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            domain
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
                 && !domain.contains("..")
@@ -310,16 +338,39 @@ mod tests {
                 params: MailParams { size: Some(100) }
             }
         );
-        assert_eq!(ok("RcPt To:<x@y.z>"), Command::Rcpt { forward_path: "x@y.z" });
+        assert_eq!(
+            ok("RcPt To:<x@y.z>"),
+            Command::Rcpt {
+                forward_path: "x@y.z"
+            }
+        );
         assert_eq!(ok("data"), Command::Data);
         assert_eq!(ok("StartTLS"), Command::StartTls);
     }
 
     #[test]
     fn mail_accepts_null_path_space_and_bare_address() {
-        assert!(matches!(ok("MAIL FROM:<>"), Command::Mail { reverse_path: "", .. }));
-        assert!(matches!(ok("MAIL FROM: <a@b.c>"), Command::Mail { reverse_path: "a@b.c", .. }));
-        assert!(matches!(ok("MAIL FROM:a@b.c"), Command::Mail { reverse_path: "a@b.c", .. }));
+        assert!(matches!(
+            ok("MAIL FROM:<>"),
+            Command::Mail {
+                reverse_path: "",
+                ..
+            }
+        ));
+        assert!(matches!(
+            ok("MAIL FROM: <a@b.c>"),
+            Command::Mail {
+                reverse_path: "a@b.c",
+                ..
+            }
+        ));
+        assert!(matches!(
+            ok("MAIL FROM:a@b.c"),
+            Command::Mail {
+                reverse_path: "a@b.c",
+                ..
+            }
+        ));
         assert!(matches!(
             ok("MAIL FROM:<a@b.c> BODY=8BITMIME AUTH=<>"),
             Command::Mail { .. }
@@ -330,9 +381,16 @@ mod tests {
     fn quoted_local_part_and_source_route() {
         assert_eq!(
             ok(r#"RCPT TO:<"odd >name"@example.com>"#),
-            Command::Rcpt { forward_path: r#""odd >name"@example.com"# }
+            Command::Rcpt {
+                forward_path: r#""odd >name"@example.com"#
+            }
         );
-        assert_eq!(ok("RCPT TO:<@relay.example:u@d.example>"), Command::Rcpt { forward_path: "u@d.example" });
+        assert_eq!(
+            ok("RCPT TO:<@relay.example:u@d.example>"),
+            Command::Rcpt {
+                forward_path: "u@d.example"
+            }
+        );
     }
 
     #[test]
@@ -341,7 +399,10 @@ mod tests {
         assert_eq!(err("RCPT TO:<nodomain>"), CommandError::RecipientSyntax);
         assert_eq!(err("RCPT TO:<a@b..c>"), CommandError::RecipientSyntax);
         assert_eq!(err("MAIL FROM:<a b@c>"), CommandError::SenderSyntax);
-        assert_eq!(err("MAIL FROM:<jörg@x.example>"), CommandError::NonAsciiAddress);
+        assert_eq!(
+            err("MAIL FROM:<jörg@x.example>"),
+            CommandError::NonAsciiAddress
+        );
         assert_eq!(err("MAIL FROM:<a@b.c"), CommandError::Syntax);
         assert_eq!(err("MAIL FROM:<a@b.c>junk"), CommandError::Syntax);
         assert_eq!(err("MAIL TO:<a@b.c>"), CommandError::Syntax);
@@ -351,23 +412,44 @@ mod tests {
 
     #[test]
     fn parameters_are_checked() {
-        assert_eq!(err("MAIL FROM:<a@b.c> FOO=1"), CommandError::UnsupportedParameter);
-        assert_eq!(err("MAIL FROM:<a@b.c> SMTPUTF8"), CommandError::UnsupportedParameter);
-        assert_eq!(err("MAIL FROM:<a@b.c> BODY=BINARYMIME"), CommandError::UnsupportedParameter);
+        assert_eq!(
+            err("MAIL FROM:<a@b.c> FOO=1"),
+            CommandError::UnsupportedParameter
+        );
+        assert_eq!(
+            err("MAIL FROM:<a@b.c> SMTPUTF8"),
+            CommandError::UnsupportedParameter
+        );
+        assert_eq!(
+            err("MAIL FROM:<a@b.c> BODY=BINARYMIME"),
+            CommandError::UnsupportedParameter
+        );
         assert_eq!(err("MAIL FROM:<a@b.c> SIZE=abc"), CommandError::Syntax);
-        assert_eq!(err("MAIL FROM:<a@b.c> SIZE=99999999999999999999999"), CommandError::Syntax);
-        assert_eq!(err("RCPT TO:<a@b.c> NOTIFY=NEVER"), CommandError::UnsupportedParameter);
+        assert_eq!(
+            err("MAIL FROM:<a@b.c> SIZE=99999999999999999999999"),
+            CommandError::Syntax
+        );
+        assert_eq!(
+            err("RCPT TO:<a@b.c> NOTIFY=NEVER"),
+            CommandError::UnsupportedParameter
+        );
     }
 
     #[test]
     fn auth_forms() {
         assert_eq!(
             ok("AUTH PLAIN"),
-            Command::Auth { mechanism: Mechanism::Plain, initial_response: None }
+            Command::Auth {
+                mechanism: Mechanism::Plain,
+                initial_response: None
+            }
         );
         assert_eq!(
             ok("auth login dXNlcg=="),
-            Command::Auth { mechanism: Mechanism::Login, initial_response: Some("dXNlcg==") }
+            Command::Auth {
+                mechanism: Mechanism::Login,
+                initial_response: Some("dXNlcg==")
+            }
         );
         assert_eq!(err("AUTH CRAM-MD5"), CommandError::UnsupportedMechanism);
         assert_eq!(err("AUTH"), CommandError::Syntax);

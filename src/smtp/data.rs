@@ -192,7 +192,11 @@ mod tests {
 
     #[test]
     fn ends_only_at_crlf_dot_crlf_and_reports_consumed() {
-        let (body, outcome, end) = receive(b"Subject: x\r\n\r\nhi\r\n.\r\nQUIT\r\n", 1000, BareLf::Reject);
+        let (body, outcome, end) = receive(
+            b"Subject: x\r\n\r\nhi\r\n.\r\nQUIT\r\n",
+            1000,
+            BareLf::Reject,
+        );
         assert_eq!(body, b"Subject: x\r\n\r\nhi\r\n");
         assert_eq!(outcome, Outcome::Complete);
         assert_eq!(end, Some(21));
@@ -257,7 +261,10 @@ mod tests {
     #[test]
     fn exactly_at_the_limit_is_accepted() {
         let (body, outcome, _) = receive(b"abc\r\n.\r\n", 5, BareLf::Reject);
-        assert_eq!((body.as_slice(), outcome), (&b"abc\r\n"[..], Outcome::Complete));
+        assert_eq!(
+            (body.as_slice(), outcome),
+            (&b"abc\r\n"[..], Outcome::Complete)
+        );
         let (_, outcome, _) = receive(b"abcd\r\n.\r\n", 5, BareLf::Reject);
         assert_eq!(outcome, Outcome::TooBig);
     }

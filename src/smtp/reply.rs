@@ -193,15 +193,27 @@ pub const AUTH_MECHANISM: Reply = Reply::new(504, "5.5.4", "Unrecognized authent
 pub const TLS_REQUIRED: Reply = Reply::new(530, "5.7.0", "Must issue a STARTTLS command first");
 pub const AUTH_REQUIRED: Reply = Reply::new(530, "5.7.0", "Authentication required");
 pub const AUTH_INVALID: Reply = Reply::new(535, "5.7.8", "Authentication credentials invalid");
-pub const MESSAGE_TOO_BIG: Reply =
-    Reply::new(552, "5.3.4", "Message size exceeds fixed maximum message size");
-pub const NON_ASCII_ADDRESS: Reply =
-    Reply::new(553, "5.6.7", "Non-ASCII address requires SMTPUTF8, which is not offered");
-pub const PIPELINED_STARTTLS: Reply =
-    Reply::new(554, "5.5.0", "Commands pipelined after STARTTLS, closing connection");
+pub const MESSAGE_TOO_BIG: Reply = Reply::new(
+    552,
+    "5.3.4",
+    "Message size exceeds fixed maximum message size",
+);
+pub const NON_ASCII_ADDRESS: Reply = Reply::new(
+    553,
+    "5.6.7",
+    "Non-ASCII address requires SMTPUTF8, which is not offered",
+);
+pub const PIPELINED_STARTTLS: Reply = Reply::new(
+    554,
+    "5.5.0",
+    "Commands pipelined after STARTTLS, closing connection",
+);
 pub const NO_VALID_RECIPIENTS: Reply = Reply::new(554, "5.5.1", "No valid recipients");
-pub const UNSUPPORTED_PARAMETER: Reply =
-    Reply::new(555, "5.5.4", "MAIL/RCPT parameter not recognized or not implemented");
+pub const UNSUPPORTED_PARAMETER: Reply = Reply::new(
+    555,
+    "5.5.4",
+    "MAIL/RCPT parameter not recognized or not implemented",
+);
 
 // --- Message content replies ----------------------------------------------------------
 
@@ -211,8 +223,11 @@ pub const BARE_LINE_ENDING: Reply = Reply::new(
     "Message contains a bare CR or LF; send lines ending in CRLF",
 );
 pub const MIME_UNPARSEABLE: Reply = Reply::new(550, "5.6.0", "Message could not be parsed");
-pub const MIME_TOO_COMPLEX: Reply =
-    Reply::new(550, "5.6.0", "Message structure exceeds limits (headers, MIME parts or depth)");
+pub const MIME_TOO_COMPLEX: Reply = Reply::new(
+    550,
+    "5.6.0",
+    "Message structure exceeds limits (headers, MIME parts or depth)",
+);
 
 #[cfg(test)]
 mod tests {
@@ -223,7 +238,10 @@ mod tests {
         let mut out = Vec::new();
         LINE_TOO_LONG.write_to(&mut out);
         START_DATA.write_to(&mut out);
-        assert_eq!(out, b"500 5.5.2 Line too long\r\n354 End data with <CR><LF>.<CR><LF>\r\n");
+        assert_eq!(
+            out,
+            b"500 5.5.2 Line too long\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
+        );
     }
 
     #[test]

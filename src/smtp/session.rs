@@ -33,7 +33,12 @@ pub struct SessionConfig {
 impl SessionConfig {
     pub fn new(hostname: &str, limits: Limits, starttls: bool) -> Self {
         let size = format!("SIZE {}", limits.max_message_size);
-        let common = ["PIPELINING", size.as_str(), "8BITMIME", "ENHANCEDSTATUSCODES"];
+        let common = [
+            "PIPELINING",
+            size.as_str(),
+            "8BITMIME",
+            "ENHANCEDSTATUSCODES",
+        ];
         let ehlo = |last: Option<&str>| {
             let mut out = Vec::new();
             let lines = std::iter::once(hostname).chain(common).chain(last);
@@ -76,10 +81,14 @@ enum State {
     Command,
     AuthPlain,
     AuthLoginUser,
-    AuthLoginPassword { user: Vec<u8> },
+    AuthLoginPassword {
+        user: Vec<u8>,
+    },
     Data(data::Receiver),
     /// Discarding a `BDAT` chunk we refused, so its bytes are never run as commands.
-    SkipChunk { remaining: u64 },
+    SkipChunk {
+        remaining: u64,
+    },
     /// A message is with the upstream.
     Submitted,
     TlsPending,
@@ -153,7 +162,9 @@ impl Session {
                     None => rest.len(),
                 },
                 State::SkipChunk { remaining } => {
-                    let used = rest.len().min(usize::try_from(*remaining).unwrap_or(usize::MAX));
+                    let used = rest
+                        .len()
+                        .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
                     *remaining -= used as u64;
                     if *remaining == 0 {
                         self.state = State::Command;
@@ -247,7 +258,10 @@ impl Session {
     // --- Lines ----------------------------------------------------------------------
 
     fn accepts_input(&self) -> bool {
-        !matches!(self.state, State::Submitted | State::TlsPending | State::Closed)
+        !matches!(
+            self.state,
+            State::Submitted | State::TlsPending | State::Closed
+        )
     }
 
     fn in_sasl(&self) -> bool {
@@ -280,8 +294,15 @@ impl Session {
                 }
             });
         }
-        let auth = self.in_sasl() || rest.get(..5).is_some_and(|v| v.eq_ignore_ascii_case(b"AUTH "));
-        let limit = if auth { limits.max_auth_line } else { limits.max_command_line };
+        let auth = self.in_sasl()
+            || rest
+                .get(..5)
+                .is_some_and(|v| v.eq_ignore_ascii_case(b"AUTH "));
+        let limit = if auth {
+            limits.max_auth_line
+        } else {
+            limits.max_command_line
+        };
         let window = &rest[..rest.len().min(limit)];
         match memchr::memchr(b'\n', window) {
             Some(lf) => {
@@ -512,7 +533,11 @@ impl Session {
         if self.mail_from.is_none() {
             return self.refuse(reply::MAIL_FIRST);
         }
-        if self.recipients.iter().any(|r| r.eq_ignore_ascii_case(forward_path)) {
+        if self
+            .recipients
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(forward_path))
+        {
             return self.send(&reply::RECIPIENT_OK);
         }
         if self.recipients.len() >= self.config.limits.max_recipients {
@@ -546,7 +571,9 @@ impl Session {
             Outcome::TooBig => self.reject_message(&reply::MESSAGE_TOO_BIG),
             Outcome::BareLineEnding => self.reject_message(&reply::BARE_LINE_ENDING),
             Outcome::Complete => {
-                let (Some(credentials), Some(mail_from)) = (self.credentials.clone(), self.mail_from.take()) else {
+                let (Some(credentials), Some(mail_from)) =
+                    (self.credentials.clone(), self.mail_from.take())
+                else {
                     // Unreachable: DATA is only accepted with both.
                     return self.reject_message(&reply::LOCAL_ERROR);
                 };

@@ -41,7 +41,10 @@ impl Dialog {
         let mut d = Self::tls();
         d.send("EHLO c\r\n");
         let plain = STANDARD.encode(b"\0APP-1\0tok");
-        assert_eq!(d.send(&format!("AUTH PLAIN {plain}\r\n")), "235 2.7.0 Authentication successful\r\n");
+        assert_eq!(
+            d.send(&format!("AUTH PLAIN {plain}\r\n")),
+            "235 2.7.0 Authentication successful\r\n"
+        );
         d
     }
 
@@ -111,7 +114,10 @@ fn ehlo_before_tls_offers_starttls_not_auth() {
 fn ehlo_after_tls_offers_auth_not_starttls() {
     let mut d = Dialog::tls();
     let ehlo = d.send("EHLO client.example\r\n");
-    assert!(ehlo.ends_with("250-ENHANCEDSTATUSCODES\r\n250 AUTH PLAIN LOGIN\r\n"), "{ehlo}");
+    assert!(
+        ehlo.ends_with("250-ENHANCEDSTATUSCODES\r\n250 AUTH PLAIN LOGIN\r\n"),
+        "{ehlo}"
+    );
     assert!(!ehlo.contains("STARTTLS"));
 }
 
@@ -120,7 +126,10 @@ fn auth_before_tls_is_refused_without_checking() {
     let mut d = Dialog::new();
     d.send("EHLO c\r\n");
     let plain = STANDARD.encode(b"\0app\0tok");
-    assert!(d.send(&format!("AUTH PLAIN {plain}\r\n")).starts_with("530 5.7.0"));
+    assert!(
+        d.send(&format!("AUTH PLAIN {plain}\r\n"))
+            .starts_with("530 5.7.0")
+    );
     assert!(d.send("MAIL FROM:<a@b.c>\r\n").starts_with("530 5.7.0"));
 }
 
@@ -154,7 +163,10 @@ fn mail_before_auth_is_refused() {
     let mut d = Dialog::tls();
     d.send("EHLO c\r\n");
     assert!(d.send("MAIL FROM:<a@b.c>\r\n").starts_with("530 5.7.0"));
-    assert!(d.send("RCPT TO:<a@external.example>\r\n").starts_with("530 5.7.0"));
+    assert!(
+        d.send("RCPT TO:<a@external.example>\r\n")
+            .starts_with("530 5.7.0")
+    );
 }
 
 #[test]
@@ -164,18 +176,30 @@ fn auth_plain_with_challenge_and_login_flows() {
     assert_eq!(d.send("AUTH PLAIN\r\n"), "334 \r\n");
     let plain = STANDARD.encode(b"\0APP\0tok");
     assert!(d.send(&format!("{plain}\r\n")).starts_with("235 2.7.0"));
-    assert!(d.send("AUTH PLAIN\r\n").starts_with("503 5.5.1"), "second AUTH");
+    assert!(
+        d.send("AUTH PLAIN\r\n").starts_with("503 5.5.1"),
+        "second AUTH"
+    );
 
     let mut d = Dialog::tls();
     d.send("EHLO c\r\n");
     assert_eq!(d.send("AUTH LOGIN\r\n"), "334 VXNlcm5hbWU6\r\n");
-    assert_eq!(d.send(&format!("{}\r\n", STANDARD.encode("APP"))), "334 UGFzc3dvcmQ6\r\n");
-    assert!(d.send(&format!("{}\r\n", STANDARD.encode("tok"))).starts_with("235 2.7.0"));
+    assert_eq!(
+        d.send(&format!("{}\r\n", STANDARD.encode("APP"))),
+        "334 UGFzc3dvcmQ6\r\n"
+    );
+    assert!(
+        d.send(&format!("{}\r\n", STANDARD.encode("tok")))
+            .starts_with("235 2.7.0")
+    );
 
     let mut d = Dialog::tls();
     d.send("EHLO c\r\n");
     let user = STANDARD.encode("APP");
-    assert_eq!(d.send(&format!("AUTH LOGIN {user}\r\n")), "334 UGFzc3dvcmQ6\r\n");
+    assert_eq!(
+        d.send(&format!("AUTH LOGIN {user}\r\n")),
+        "334 UGFzc3dvcmQ6\r\n"
+    );
     assert!(d.send("*\r\n").starts_with("501 5.7.0"), "cancel");
     assert!(d.send("MAIL FROM:<a@b.c>\r\n").starts_with("530 5.7.0"));
 }
@@ -190,7 +214,10 @@ fn auth_errors() {
     assert!(d.send("*\r\n").starts_with("501 5.7.0"));
     let huge = format!("AUTH PLAIN {}\r\n", "A".repeat(20_000));
     assert!(d.send(&huge).starts_with("500 5.5.6"));
-    assert!(d.send("NOOP\r\n").starts_with("250 2.0.0"), "session goes on");
+    assert!(
+        d.send("NOOP\r\n").starts_with("250 2.0.0"),
+        "session goes on"
+    );
 }
 
 #[test]
@@ -203,9 +230,15 @@ fn auth_inside_a_transaction_is_refused() {
 #[test]
 fn a_whole_transaction_submits_once() {
     let mut d = Dialog::authenticated();
-    assert!(d.send("MAIL FROM:<a@b.c> SIZE=100\r\n").starts_with("250 2.1.0"));
+    assert!(
+        d.send("MAIL FROM:<a@b.c> SIZE=100\r\n")
+            .starts_with("250 2.1.0")
+    );
     assert!(d.send("RCPT TO:<x@y.z>\r\n").starts_with("250 2.1.5"));
-    assert!(d.send("RCPT TO:<X@Y.Z>\r\n").starts_with("250 2.1.5"), "duplicate accepted");
+    assert!(
+        d.send("RCPT TO:<X@Y.Z>\r\n").starts_with("250 2.1.5"),
+        "duplicate accepted"
+    );
     assert!(d.send("RCPT TO:<w@y.z>\r\n").starts_with("250 2.1.5"));
     assert!(d.send("DATA\r\n").starts_with("354"));
     assert_eq!(d.send("Subject: hi\r\n\r\n..dot\r\n.\r\n"), "");
@@ -215,9 +248,16 @@ fn a_whole_transaction_submits_once() {
     assert_eq!(s.mail_from, "a@b.c");
     assert_eq!(s.credentials.application, "APP-1");
     assert_eq!(s.body, b"Subject: hi\r\n\r\n.dot\r\n");
-    assert_eq!(d.session.poll_timeout(), None, "no idle timer while the upstream works");
+    assert_eq!(
+        d.session.poll_timeout(),
+        None,
+        "no idle timer while the upstream works"
+    );
     assert_eq!(d.verdict(&ACCEPTED), "250 2.0.0 OK id-1\r\n");
-    assert!(d.send("RCPT TO:<x@y.z>\r\n").starts_with("503 5.5.1"), "transaction reset");
+    assert!(
+        d.send("RCPT TO:<x@y.z>\r\n").starts_with("503 5.5.1"),
+        "transaction reset"
+    );
 }
 
 #[test]
@@ -238,7 +278,10 @@ fn pipelined_transaction_in_one_write_replies_in_order() {
 fn pipelined_rejected_recipients_then_data() {
     let mut d = Dialog::authenticated();
     let out = d.send("MAIL FROM:<a@b.c>\r\nRCPT TO:<bad>\r\nRCPT TO:<>\r\nDATA\r\n");
-    assert_eq!(Dialog::codes(&out), ["250 2.1.0", "501 5.1.3", "501 5.1.3", "554 5.5.1"]);
+    assert_eq!(
+        Dialog::codes(&out),
+        ["250 2.1.0", "501 5.1.3", "501 5.1.3", "554 5.5.1"]
+    );
     assert!(d.submitted.is_empty());
 }
 
@@ -250,15 +293,27 @@ fn sequence_errors() {
     d.send("MAIL FROM:<a@b.c>\r\n");
     assert!(d.send("MAIL FROM:<a@b.c>\r\n").starts_with("503 5.5.1"));
     assert!(d.send("DATA\r\n").starts_with("554 5.5.1"));
-    assert!(d.send("EHLO again\r\n").starts_with("250-mx.test"), "EHLO mid-transaction");
-    assert!(d.send("RCPT TO:<x@y.z>\r\n").starts_with("503 5.5.1"), "and it reset");
+    assert!(
+        d.send("EHLO again\r\n").starts_with("250-mx.test"),
+        "EHLO mid-transaction"
+    );
+    assert!(
+        d.send("RCPT TO:<x@y.z>\r\n").starts_with("503 5.5.1"),
+        "and it reset"
+    );
 }
 
 #[test]
 fn size_parameter_over_the_limit() {
     let mut d = Dialog::authenticated();
-    assert!(d.send("MAIL FROM:<a@b.c> SIZE=26214401\r\n").starts_with("552 5.3.4"));
-    assert!(d.send("mail from:<a@b.c> size=26214400\r\n").starts_with("250 2.1.0"));
+    assert!(
+        d.send("MAIL FROM:<a@b.c> SIZE=26214401\r\n")
+            .starts_with("552 5.3.4")
+    );
+    assert!(
+        d.send("mail from:<a@b.c> size=26214400\r\n")
+            .starts_with("250 2.1.0")
+    );
 }
 
 #[test]
@@ -266,7 +321,10 @@ fn the_51st_recipient_is_refused_and_50_are_kept() {
     let mut d = Dialog::authenticated();
     d.send("MAIL FROM:<a@b.c>\r\n");
     for i in 0..50 {
-        assert!(d.send(&format!("RCPT TO:<r{i}@y.z>\r\n")).starts_with("250 2.1.5"));
+        assert!(
+            d.send(&format!("RCPT TO:<r{i}@y.z>\r\n"))
+                .starts_with("250 2.1.5")
+        );
     }
     assert!(d.send("RCPT TO:<r50@y.z>\r\n").starts_with("452 4.5.3"));
     d.send("DATA\r\nx\r\n.\r\n");
@@ -283,12 +341,19 @@ fn streaming_oversize_is_drained_and_refused() {
     d.send("EHLO c\r\nSTARTTLS\r\n");
     assert!(d.starttls_requested);
     d.session.handle_tls_established(d.now);
-    d.send(&format!("EHLO c\r\nAUTH PLAIN {}\r\n", STANDARD.encode(b"\0a\0t")));
+    d.send(&format!(
+        "EHLO c\r\nAUTH PLAIN {}\r\n",
+        STANDARD.encode(b"\0a\0t")
+    ));
     d.send("MAIL FROM:<a@b.c>\r\nRCPT TO:<x@y.z>\r\nDATA\r\n");
     let mut big = vec![b'x'; 5000];
     big.extend_from_slice(b"\r\n.\nHELP\r\n.\r\nNOOP\r\n");
     let out = d.send_bytes(&big);
-    assert_eq!(Dialog::codes(&out), ["552 5.3.4", "250 2.0.0"], "HELP never ran");
+    assert_eq!(
+        Dialog::codes(&out),
+        ["552 5.3.4", "250 2.0.0"],
+        "HELP never ran"
+    );
     assert!(d.submitted.is_empty());
 }
 
@@ -311,9 +376,16 @@ fn bare_lf_normalized_when_configured() {
     d.send("EHLO c\r\nSTARTTLS\r\n");
     assert!(d.starttls_requested);
     d.session.handle_tls_established(d.now);
-    d.send(&format!("EHLO c\r\nAUTH PLAIN {}\r\n", STANDARD.encode(b"\0a\0t")));
+    d.send(&format!(
+        "EHLO c\r\nAUTH PLAIN {}\r\n",
+        STANDARD.encode(b"\0a\0t")
+    ));
     d.send("MAIL FROM:<a@b.c>\r\nRCPT TO:<x@y.z>\r\nDATA\r\n");
-    assert_eq!(d.send("Subject: s\n\nline\n.\r\n"), "", "`\\n.\\r\\n` does not end it");
+    assert_eq!(
+        d.send("Subject: s\n\nline\n.\r\n"),
+        "",
+        "`\\n.\\r\\n` does not end it"
+    );
     d.send("\r\n.\r\n");
     assert_eq!(d.submitted[0].body, b"Subject: s\r\n\r\nline\r\n\r\n\r\n");
 }
@@ -379,7 +451,10 @@ fn too_many_errors_close_the_session() {
 #[test]
 fn http_request_is_refused_and_closed() {
     let mut d = Dialog::new();
-    assert!(d.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n").starts_with("500 5.5.1"));
+    assert!(
+        d.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .starts_with("500 5.5.1")
+    );
     assert!(d.session.is_closed());
 }
 

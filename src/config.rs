@@ -1,0 +1,348 @@
+//! Command-line flags (each also read from an `SMTPGATE_*` environment variable) and
+//! their validation into a `Config`. `--dev` fills in an embedded default: a
+//! self-signed certificate and an in-process upstream sink.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use http::uri::PathAndQuery;
+
+use crate::mime::MimeLimits;
+use crate::smtp::{BareLf, Limits};
+use crate::tls::{Identity, TlsError, UpstreamTrust};
+use crate::upstream::target::{self, Target, TargetError};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "smtpgate",
+    version,
+    about = "SMTP submission gateway: forwards every message, synchronously, to a gRPC Notify API",
+    long_about = None
+)]
+pub struct Args {
+    /// STARTTLS submission listener address (repeatable).
+    /// [default: 0.0.0.0:587, or 127.0.0.1:2525 with --dev]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "SMTPGATE_LISTEN",
+        value_delimiter = ','
+    )]
+    pub listen: Vec<SocketAddr>,
+
+    /// PEM file with the certificate chain for STARTTLS (required unless --dev).
+    #[arg(long, value_name = "PEM", env = "SMTPGATE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM file with the private key for STARTTLS (required unless --dev).
+    #[arg(long, value_name = "PEM", env = "SMTPGATE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Upstream gRPC endpoint: https://host[:port] (h2 over TLS) or http://host:port (h2c).
+    /// Required unless --dev, which starts an in-process sink.
+    #[arg(long, value_name = "URL", env = "SMTPGATE_UPSTREAM")]
+    pub upstream: Option<String>,
+
+    /// gRPC method path of the Notify call.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "SMTPGATE_UPSTREAM_METHOD",
+        default_value = "/notify.v2.MessagingService/Notify"
+    )]
+    pub upstream_method: String,
+
+    /// Deadline of each upstream call (e.g. 500ms, 5s, 1m); sent as grpc-timeout too.
+    #[arg(long, value_name = "DURATION", env = "SMTPGATE_UPSTREAM_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub upstream_timeout: Duration,
+
+    /// Extra CA certificate(s), PEM, trusted for an https:// upstream (private CAs).
+    #[arg(long, value_name = "PEM", env = "SMTPGATE_UPSTREAM_CA")]
+    pub upstream_ca: Option<PathBuf>,
+
+    /// Number of shards (one executor per core). [default: online cores]
+    #[arg(long, value_name = "N", env = "SMTPGATE_SHARDS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub shards: Option<u16>,
+
+    /// Name in the greeting and the EHLO reply. [default: the system host name]
+    #[arg(long, value_name = "NAME", env = "SMTPGATE_HOSTNAME")]
+    pub hostname: Option<String>,
+
+    /// Largest message accepted, in bytes (advertised as SIZE).
+    #[arg(long, value_name = "BYTES", env = "SMTPGATE_MAX_MESSAGE_SIZE", default_value_t = 26_214_400, value_parser = clap::value_parser!(u64).range(1024..=1_073_741_824))]
+    pub max_message_size: u64,
+
+    /// Recipients per message; the next RCPT gets 452 4.5.3.
+    #[arg(long, value_name = "N", env = "SMTPGATE_MAX_RECIPIENTS", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_recipients: u32,
+
+    /// Idle time allowed between client commands (and data); then 421 4.4.2.
+    #[arg(long, value_name = "DURATION", env = "SMTPGATE_COMMAND_TIMEOUT", default_value = "300s", value_parser = parse_duration)]
+    pub command_timeout: Duration,
+
+    /// A lone LF in DATA: reject the message (550 5.6.0) or take it as a line ending.
+    #[arg(long, value_enum, value_name = "MODE", env = "SMTPGATE_BARE_LF", default_value_t = BareLfArg::Reject)]
+    pub bare_lf: BareLfArg,
+
+    /// Development mode: self-signed certificate, in-process upstream sink printing each
+    /// request as JSON, listener 127.0.0.1:2525.
+    #[arg(long, env = "SMTPGATE_DEV")]
+    pub dev: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BareLfArg {
+    Reject,
+    Normalize,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    Ok(duration)
+}
+
+/// Where the STARTTLS certificate comes from.
+#[derive(Clone, Debug)]
+pub enum TlsSource {
+    Files { cert: PathBuf, key: PathBuf },
+    SelfSigned,
+}
+
+/// Where the upstream is.
+#[derive(Clone, Debug)]
+pub enum UpstreamSource {
+    Url(Target),
+    /// `--dev` without `--upstream`: the in-process sink.
+    DevSink,
+}
+
+/// A validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: Vec<SocketAddr>,
+    pub tls: TlsSource,
+    pub upstream: UpstreamSource,
+    pub upstream_method: PathAndQuery,
+    pub upstream_timeout: Duration,
+    pub upstream_ca: Option<PathBuf>,
+    pub shards: usize,
+    pub hostname: String,
+    pub limits: Limits,
+    pub mime_limits: MimeLimits,
+}
+
+/// A configuration error, naming the flag at fault.
+#[derive(Debug)]
+pub enum ConfigError {
+    Missing(&'static str),
+    Upstream(TargetError),
+    Method(TargetError),
+    Hostname(String),
+    Tls(TlsError),
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Missing(flag) => write!(f, "{flag} is required (or use --dev)"),
+            Self::Upstream(e) => write!(f, "invalid value for '--upstream': {e}"),
+            Self::Method(e) => write!(f, "invalid value for '--upstream-method': {e}"),
+            Self::Hostname(h) => write!(
+                f,
+                "invalid value for '--hostname': {h:?} is not a host name"
+            ),
+            Self::Tls(e) => write!(f, "--tls-cert/--tls-key: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    pub fn from_args(args: Args) -> Result<Self, ConfigError> {
+        let listen = if !args.listen.is_empty() {
+            args.listen
+        } else if args.dev {
+            vec![SocketAddr::from(([127, 0, 0, 1], 2525))]
+        } else {
+            vec![SocketAddr::from(([0, 0, 0, 0], 587))]
+        };
+        let tls = match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => TlsSource::Files { cert, key },
+            (None, None) if args.dev => TlsSource::SelfSigned,
+            (None, _) => return Err(ConfigError::Missing("--tls-cert")),
+            (Some(_), None) => return Err(ConfigError::Missing("--tls-key")),
+        };
+        let upstream = match args.upstream {
+            Some(url) => UpstreamSource::Url(Target::parse(&url).map_err(ConfigError::Upstream)?),
+            None if args.dev => UpstreamSource::DevSink,
+            None => return Err(ConfigError::Missing("--upstream")),
+        };
+        let upstream_method =
+            target::parse_method(&args.upstream_method).map_err(ConfigError::Method)?;
+        let hostname = args.hostname.unwrap_or_else(system_hostname);
+        let valid_hostname = !hostname.is_empty()
+            && hostname.len() <= 253
+            && hostname
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !valid_hostname {
+            return Err(ConfigError::Hostname(hostname));
+        }
+        let shards = args.shards.map_or_else(online_cores, usize::from);
+        let limits = Limits {
+            max_message_size: args.max_message_size as usize,
+            max_recipients: args.max_recipients as usize,
+            command_timeout: args.command_timeout,
+            bare_lf: match args.bare_lf {
+                BareLfArg::Reject => BareLf::Reject,
+                BareLfArg::Normalize => BareLf::Normalize,
+            },
+            ..Limits::default()
+        };
+        Ok(Self {
+            listen,
+            tls,
+            upstream,
+            upstream_method,
+            upstream_timeout: args.upstream_timeout,
+            upstream_ca: args.upstream_ca,
+            shards,
+            hostname,
+            limits,
+            mime_limits: MimeLimits::default(),
+        })
+    }
+
+    /// The STARTTLS identity, loaded (or generated) once for all shards. For a
+    /// self-signed one, also its certificate in PEM.
+    pub fn identity(&self) -> Result<(Identity, Option<String>), ConfigError> {
+        match &self.tls {
+            TlsSource::Files { cert, key } => Identity::from_pem_files(cert, key)
+                .map(|id| (id, None))
+                .map_err(ConfigError::Tls),
+            TlsSource::SelfSigned => {
+                let names = vec![self.hostname.clone(), "localhost".into()];
+                Identity::self_signed(&names)
+                    .map(|(id, pem)| (id, Some(pem)))
+                    .map_err(ConfigError::Tls)
+            }
+        }
+    }
+
+    pub fn upstream_trust(&self) -> Result<UpstreamTrust, ConfigError> {
+        UpstreamTrust::new(self.upstream_ca.as_deref()).map_err(ConfigError::Tls)
+    }
+}
+
+fn online_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn system_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let args = Args::try_parse_from(std::iter::once("smtpgate").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        Config::from_args(args).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn dev_defaults() {
+        let c = parse(&["--dev"]).expect("dev alone is enough");
+        assert_eq!(c.listen, [SocketAddr::from(([127, 0, 0, 1], 2525))]);
+        assert!(matches!(c.tls, TlsSource::SelfSigned));
+        assert!(matches!(c.upstream, UpstreamSource::DevSink));
+        assert_eq!(c.upstream_timeout, Duration::from_secs(30));
+        assert_eq!(c.limits.max_message_size, 26_214_400);
+        assert_eq!(c.limits.max_recipients, 50);
+    }
+
+    #[test]
+    fn production_requires_certificate_and_upstream() {
+        assert!(parse(&[]).unwrap_err().contains("--tls-cert"));
+        let err = parse(&["--tls-cert", "c", "--tls-key", "k"]).unwrap_err();
+        assert!(err.contains("--upstream"), "{err}");
+        let c = parse(&[
+            "--tls-cert",
+            "c",
+            "--tls-key",
+            "k",
+            "--upstream",
+            "http://10.0.0.5:50051",
+        ])
+        .expect("valid");
+        assert_eq!(c.listen, [SocketAddr::from(([0, 0, 0, 0], 587))]);
+    }
+
+    #[test]
+    fn invalid_values_name_the_flag() {
+        assert!(
+            parse(&["--dev", "--upstream-timeout", "soon"])
+                .unwrap_err()
+                .contains("--upstream-timeout")
+        );
+        assert!(
+            parse(&["--dev", "--shards", "0"])
+                .unwrap_err()
+                .contains("--shards")
+        );
+        assert!(
+            parse(&["--dev", "--bare-lf", "maybe"])
+                .unwrap_err()
+                .contains("--bare-lf")
+        );
+        assert!(
+            parse(&["--dev", "--upstream", "ftp://x"])
+                .unwrap_err()
+                .contains("--upstream")
+        );
+        assert!(
+            parse(&["--dev", "--upstream-method", "x"])
+                .unwrap_err()
+                .contains("--upstream-method")
+        );
+        assert!(
+            parse(&["--dev", "--hostname", "a b"])
+                .unwrap_err()
+                .contains("--hostname")
+        );
+        assert!(
+            parse(&["--dev", "--listen", "nowhere"])
+                .unwrap_err()
+                .contains("--listen")
+        );
+    }
+
+    #[test]
+    fn durations_and_modes() {
+        let c = parse(&[
+            "--dev",
+            "--upstream-timeout",
+            "500ms",
+            "--command-timeout",
+            "5s",
+            "--bare-lf",
+            "normalize",
+        ])
+        .expect("valid");
+        assert_eq!(c.upstream_timeout, Duration::from_millis(500));
+        assert_eq!(c.limits.command_timeout, Duration::from_secs(5));
+        assert_eq!(c.limits.bare_lf, BareLf::Normalize);
+    }
+}

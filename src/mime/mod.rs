@@ -1,0 +1,256 @@
+//! Pure mapping from an accepted message (envelope + body bytes) to a `NotifyRequest`,
+//! following the table in `notify-api.md`. The body is parsed by mail-parser on the
+//! borrowed buffer; copies happen only where data is transformed (RFC 2047 words,
+//! base64 and quoted-printable parts, the protobuf itself). Per-message scratch lives in
+//! a caller-provided bumpalo arena.
+
+mod address;
+mod attachments;
+mod transaction_id;
+
+use std::collections::BTreeMap;
+
+use bumpalo::Bump;
+use mail_parser::{Message, MessageParser, PartType};
+
+use crate::notify::{
+    self, EmailPayload, List, MessageType, NotifyRequest, NotifyTransactional, Platform, Schedule,
+    notify_request, notify_transactional,
+};
+use crate::smtp::reply::{self, Reply};
+
+/// The parts of the SMTP transaction that the mapping needs.
+#[derive(Clone, Copy, Debug)]
+pub struct Envelope<'a> {
+    /// AUTH username.
+    pub application: &'a str,
+    /// RCPT TO, in order, deduplicated.
+    pub recipients: &'a [String],
+}
+
+/// Structural caps that mail-parser does not enforce itself.
+#[derive(Clone, Copy, Debug)]
+pub struct MimeLimits {
+    pub max_headers: usize,
+    pub max_parts: usize,
+    pub max_depth: usize,
+}
+
+impl Default for MimeLimits {
+    fn default() -> Self {
+        Self {
+            max_headers: 1000,
+            max_parts: 1000,
+            max_depth: 32,
+        }
+    }
+}
+
+/// Why a message cannot be turned into a request. A peer's content problem: each
+/// variant has one precise reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MimeError {
+    Unparseable,
+    TooComplex,
+}
+
+impl MimeError {
+    pub fn reply(self) -> Reply {
+        match self {
+            Self::Unparseable => reply::MIME_UNPARSEABLE,
+            Self::TooComplex => reply::MIME_TOO_COMPLEX,
+        }
+    }
+}
+
+impl std::fmt::Display for MimeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.reply().text())
+    }
+}
+
+impl std::error::Error for MimeError {}
+
+/// Maps one message. `scratch` is reset by the caller between messages.
+pub fn to_notify(
+    envelope: Envelope<'_>,
+    body: &[u8],
+    limits: &MimeLimits,
+    scratch: &Bump,
+) -> Result<NotifyRequest, MimeError> {
+    let mut message = MessageParser::new()
+        .parse(body)
+        .ok_or(MimeError::Unparseable)?;
+    check_structure(&message, limits)?;
+
+    let mut subject = BTreeMap::new();
+    if let Some(s) = message.subject() {
+        subject.insert("default".to_owned(), s.to_owned());
+    }
+    let from = message.from().and_then(address::first);
+    let reply_to = message.reply_to().and_then(address::first);
+    let list_unsubscribe = message
+        .header_raw("List-Unsubscribe")
+        .map(|raw| address::list_unsubscribe(raw, scratch))
+        .unwrap_or_default();
+    let transaction_id = transaction_id::derive(envelope, message.message_id(), body);
+    let body_text = body_text(&message);
+    // Last: attachments take their decoded bytes out of the parsed message.
+    let attachments = attachments::take(&mut message);
+
+    let transactional = NotifyTransactional {
+        application: envelope.application.to_owned(),
+        platforms: vec![Platform::Email as i32],
+        target: Some(notify_transactional::Target::Users(List {
+            list: envelope.recipients.to_vec(),
+        })),
+        schedule: Some(Schedule {
+            send_date: "now".to_owned(),
+            at: None,
+        }),
+        email_payload: Some(EmailPayload {
+            subject,
+            body: body_text,
+            attachments,
+            list_unsubscribe,
+            from,
+            reply_to,
+            email_template: String::new(),
+        }),
+        message_type: MessageType::Transactional as i32,
+        transaction_id,
+        ..Default::default()
+    };
+    Ok(notify::NotifyRequest {
+        kind: Some(notify_request::Kind::Transactional(transactional)),
+    })
+}
+
+/// The HTML part if there is one, else the plain-text part. mail-parser lists text parts
+/// among the HTML bodies too (to render them); only a real `text/html` part counts here.
+fn body_text(message: &Message<'_>) -> String {
+    let part_text = |ids: &[u32], want_html: bool| {
+        ids.iter()
+            .find_map(|&id| match &message.parts.get(id as usize)?.body {
+                PartType::Html(html) if want_html => Some(html.to_string()),
+                PartType::Text(text) if !want_html => Some(text.to_string()),
+                _ => None,
+            })
+    };
+    part_text(&message.html_body, true)
+        .or_else(|| part_text(&message.text_body, false))
+        .unwrap_or_default()
+}
+
+/// Header count, part count and MIME depth, nested messages included.
+fn check_structure(message: &Message<'_>, limits: &MimeLimits) -> Result<(), MimeError> {
+    let mut parts = 0usize;
+    // (message, part id, depth): an explicit stack, so hostile nesting cannot overflow.
+    let mut stack: Vec<(&Message<'_>, u32, usize)> = vec![(message, 0, 0)];
+    while let Some((msg, id, depth)) = stack.pop() {
+        parts += 1;
+        if parts > limits.max_parts || depth > limits.max_depth {
+            return Err(MimeError::TooComplex);
+        }
+        let Some(part) = msg.parts.get(id as usize) else {
+            continue;
+        };
+        if part.headers.len() > limits.max_headers {
+            return Err(MimeError::TooComplex);
+        }
+        match &part.body {
+            PartType::Multipart(children) => {
+                stack.extend(children.iter().map(|&child| (msg, child, depth + 1)));
+            }
+            PartType::Message(inner) => stack.push((inner, 0, depth + 1)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(eml: &str) -> NotifyTransactional {
+        let recipients = vec!["r@example.com".to_owned()];
+        let envelope = Envelope {
+            application: "APP",
+            recipients: &recipients,
+        };
+        let body = eml.replace('\n', "\r\n");
+        let request = to_notify(
+            envelope,
+            body.as_bytes(),
+            &MimeLimits::default(),
+            &Bump::new(),
+        )
+        .expect("maps");
+        match request.kind {
+            Some(notify_request::Kind::Transactional(t)) => t,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn fixed_fields() {
+        let t = map("From: a@b.example\nSubject: s\n\nbody\n");
+        assert_eq!(t.application, "APP");
+        assert_eq!(t.platforms, [Platform::Email as i32]);
+        assert_eq!(t.message_type, MessageType::Transactional as i32);
+        assert_eq!(t.schedule.expect("schedule").send_date, "now");
+        let payload = t.email_payload.expect("payload");
+        assert_eq!(payload.body, "body\r\n");
+        assert_eq!(payload.subject["default"], "s");
+    }
+
+    #[test]
+    fn text_only_message_is_not_turned_into_html() {
+        let t = map("Content-Type: text/plain\n\nplain <b>text</b>\n");
+        assert_eq!(
+            t.email_payload.expect("payload").body,
+            "plain <b>text</b>\r\n"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let mut eml = String::new();
+        for i in 0..40 {
+            eml.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=\"b{i}\"\n\n--b{i}\n"
+            ));
+        }
+        eml.push_str("Content-Type: text/plain\n\nx\n");
+        let recipients = vec![];
+        let envelope = Envelope {
+            application: "A",
+            recipients: &recipients,
+        };
+        let result = to_notify(
+            envelope,
+            eml.as_bytes(),
+            &MimeLimits::default(),
+            &Bump::new(),
+        );
+        assert_eq!(result.err(), Some(MimeError::TooComplex));
+    }
+
+    #[test]
+    fn too_many_headers_are_refused() {
+        let eml = "X-A: 1\r\n".repeat(1001) + "\r\nbody\r\n";
+        let recipients = vec![];
+        let envelope = Envelope {
+            application: "A",
+            recipients: &recipients,
+        };
+        let result = to_notify(
+            envelope,
+            eml.as_bytes(),
+            &MimeLimits::default(),
+            &Bump::new(),
+        );
+        assert_eq!(result.err(), Some(MimeError::TooComplex));
+    }
+}

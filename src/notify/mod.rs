@@ -1,0 +1,8 @@
+//! The upstream contract's message types, generated from `proto/notify.proto` by the
+//! build script, and their JSON rendering.
+
+#![allow(clippy::all, missing_docs)]
+
+include!(concat!(env!("OUT_DIR"), "/notify.v2.rs"));
+
+pub mod json;

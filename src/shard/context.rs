@@ -1,0 +1,91 @@
+//! Everything one shard owns: the session settings, the STARTTLS acceptor, the upstream
+//! channel, the body-buffer pool and the per-message scratch arena. Built on the shard's
+//! own thread; nothing here is shared with another shard.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Instant;
+
+use bumpalo::Bump;
+use futures_rustls::TlsAcceptor;
+
+use super::pool::BufferPool;
+use crate::mime::{self, Envelope, MimeLimits};
+use crate::smtp::{Reply, SessionConfig, Submission};
+use crate::upstream::{Channel, Outcome, verdict};
+
+pub struct ShardContext {
+    pub id: usize,
+    pub session: Rc<SessionConfig>,
+    pub tls: TlsAcceptor,
+    pub channel: Channel,
+    pub mime_limits: MimeLimits,
+    pub bodies: BufferPool,
+    scratch: RefCell<Bump>,
+}
+
+impl ShardContext {
+    pub fn new(
+        id: usize,
+        session: SessionConfig,
+        tls: TlsAcceptor,
+        channel: Channel,
+        mime_limits: MimeLimits,
+    ) -> Self {
+        Self {
+            id,
+            session: Rc::new(session),
+            tls,
+            channel,
+            mime_limits,
+            bodies: BufferPool::new(64, 1 << 20),
+            scratch: RefCell::new(Bump::new()),
+        }
+    }
+
+    /// Maps a submission and forwards it; returns the reply for the client.
+    pub async fn forward(&self, submission: &Submission) -> Reply {
+        let started = Instant::now();
+        let credentials = &submission.credentials;
+        let request = {
+            let mut scratch = self.scratch.borrow_mut();
+            scratch.reset();
+            let envelope = Envelope {
+                application: &credentials.application,
+                recipients: &submission.recipients,
+            };
+            mime::to_notify(envelope, &submission.body, &self.mime_limits, &scratch)
+        };
+        let request = match request {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::info!(shard = self.id, application = %credentials.application, %error, "message refused");
+                return error.reply();
+            }
+        };
+        let outcome = self.channel.notify(&request, &credentials.token).await;
+        let reply = verdict::reply(&outcome);
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        match &outcome {
+            Outcome::Accepted { message_code } => tracing::info!(
+                shard = self.id,
+                application = %credentials.application,
+                recipients = submission.recipients.len(),
+                bytes = submission.body.len(),
+                message_code = %message_code,
+                elapsed_us,
+                "forwarded"
+            ),
+            _ => tracing::warn!(
+                shard = self.id,
+                application = %credentials.application,
+                recipients = submission.recipients.len(),
+                bytes = submission.body.len(),
+                reply = %reply,
+                elapsed_us,
+                "not forwarded"
+            ),
+        }
+        reply
+    }
+}

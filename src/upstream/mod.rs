@@ -1,0 +1,13 @@
+//! The upstream: gRPC framing and status (`grpc`), the one gRPC → SMTP table
+//! (`verdict`), the per-shard persistent HTTP/2 channel (`channel`), and an h2 gRPC
+//! server implementing the contract (`sink`), used by `--dev`.
+
+pub mod channel;
+pub mod grpc;
+pub mod sink;
+pub mod target;
+pub mod verdict;
+
+pub use channel::Channel;
+pub use target::{Target, TargetError};
+pub use verdict::{Outcome, TransportError};

@@ -1,0 +1,203 @@
+//! An upstream that implements the Notify contract: a real gRPC server (h2 on glommio)
+//! that decodes each request and answers through a handler. `--dev` runs one in-process
+//! and prints every request as JSON, so the gateway's production path (channel, framing,
+//! verdicts) is what runs in development too.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::mpsc;
+
+use bytes::{Bytes, BytesMut};
+use glommio::net::{TcpListener, TcpStream};
+use h2::RecvStream;
+use h2::server::SendResponse;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use tokio_util::compat::FuturesAsyncReadCompatExt;
+
+use super::grpc::{self, Code, Status};
+use crate::notify::{NotifyRequest, NotifyResponse, json};
+
+/// Largest request the sink accepts: above the gateway's 25 MiB message limit plus
+/// protobuf overhead (gRPC servers default to 4 MiB, which would refuse big mail).
+pub const MAX_REQUEST: usize = 64 << 20;
+
+/// What a handler sees of one call.
+pub struct Call<'a> {
+    /// The `authorization` header value after `Token `, if present.
+    pub token: Option<&'a str>,
+    pub request: NotifyRequest,
+}
+
+/// Answers a call with a message code, or refuses it with a status.
+pub type Handler = Rc<dyn Fn(Call<'_>) -> Result<String, Status>>;
+
+/// Accepts connections until the listener fails.
+pub async fn serve(listener: TcpListener, method: String, handler: Handler) {
+    let method: Rc<str> = method.into();
+    loop {
+        match listener.accept().await {
+            Ok(tcp) => {
+                let _ = tcp.set_nodelay(true);
+                let (method, handler) = (Rc::clone(&method), Rc::clone(&handler));
+                glommio::spawn_local(async move {
+                    if let Err(error) = serve_connection(tcp, method, handler).await {
+                        tracing::debug!(%error, "sink connection ended");
+                    }
+                })
+                .detach();
+            }
+            Err(error) => {
+                tracing::warn!(%error, "sink accept failed");
+                glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(
+    tcp: TcpStream,
+    method: Rc<str>,
+    handler: Handler,
+) -> Result<(), h2::Error> {
+    let mut connection = h2::server::Builder::new()
+        .initial_window_size(4 << 20)
+        .initial_connection_window_size(16 << 20)
+        .max_concurrent_streams(1024)
+        .handshake::<_, Bytes>(tcp.compat())
+        .await?;
+    while let Some(stream) = connection.accept().await {
+        let (request, respond) = stream?;
+        let (method, handler) = (Rc::clone(&method), Rc::clone(&handler));
+        glommio::spawn_local(async move {
+            let result = handle(request, &method, &handler).await;
+            if let Err(error) = respond_with(respond, result) {
+                tracing::debug!(%error, "sink could not respond");
+            }
+        })
+        .detach();
+    }
+    Ok(())
+}
+
+async fn handle(
+    request: Request<RecvStream>,
+    method: &str,
+    handler: &Handler,
+) -> Result<String, Status> {
+    let (parts, mut body) = request.into_parts();
+    let mut buffer = BytesMut::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.map_err(|e| Status::new(Code::CANCELLED, e.to_string()))?;
+        let _ = body.flow_control().release_capacity(chunk.len());
+        if buffer.len() + chunk.len() > MAX_REQUEST + 5 {
+            return Err(Status::new(
+                Code::RESOURCE_EXHAUSTED,
+                "request message larger than the sink's limit",
+            ));
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    if parts.uri.path() != method {
+        return Err(Status::new(
+            Code::UNIMPLEMENTED,
+            format!("unknown method {}", parts.uri.path()),
+        ));
+    }
+    let request = grpc::decode::<NotifyRequest>(&buffer, MAX_REQUEST)
+        .map_err(|e| Status::new(Code::INVALID_ARGUMENT, e.to_string()))?;
+    let token = parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Token "));
+    handler(Call { token, request })
+}
+
+fn respond_with(
+    mut respond: SendResponse<Bytes>,
+    result: Result<String, Status>,
+) -> Result<(), h2::Error> {
+    let mut head = Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap_or_default();
+    match result {
+        Ok(message_code) => {
+            let mut stream = respond.send_response(head, false)?;
+            stream.send_data(grpc::encode(&NotifyResponse { message_code }), false)?;
+            stream.send_trailers(status_headers(&Status::new(Code::OK, "")))?;
+        }
+        Err(status) => {
+            // Trailers-Only: the status rides in the response headers.
+            head.headers_mut().extend(status_headers(&status));
+            respond.send_response(head, true)?;
+        }
+    }
+    Ok(())
+}
+
+fn status_headers(status: &Status) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("grpc-status", HeaderValue::from(status.code.0));
+    if !status.message.is_empty() {
+        if let Ok(message) = HeaderValue::from_str(&grpc::percent_encode(&status.message)) {
+            headers.insert("grpc-message", message);
+        }
+    }
+    headers
+}
+
+/// Starts the `--dev` sink on its own thread and executor, on `127.0.0.1:<any>`: every
+/// request is printed as one JSON line on stdout (the token redacted) and accepted.
+pub fn spawn_dev(method: String) -> std::io::Result<SocketAddr> {
+    let (ready, bound) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("smtpgate-dev-sink".into())
+        .spawn(move || {
+            let executor = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+                .name("dev-sink")
+                .io_memory(512 << 10)
+                .make();
+            let executor = match executor {
+                Ok(executor) => executor,
+                Err(error) => {
+                    let _ = ready.send(Err(std::io::Error::other(error.to_string())));
+                    return;
+                }
+            };
+            executor.run(async move {
+                let listener = match TcpListener::bind("127.0.0.1:0") {
+                    Ok(listener) => listener,
+                    Err(error) => {
+                        let _ = ready.send(Err(std::io::Error::other(error.to_string())));
+                        return;
+                    }
+                };
+                let _ = ready.send(
+                    listener
+                        .local_addr()
+                        .map_err(|e| std::io::Error::other(e.to_string())),
+                );
+                let counter = std::cell::Cell::new(0u64);
+                let handler: Handler = Rc::new(move |call: Call<'_>| {
+                    counter.set(counter.get() + 1);
+                    let message_code = format!("DEV-{:08}", counter.get());
+                    let line = serde_json::json!({
+                        "message_code": message_code,
+                        "authorization": call.token.map(|_| "Token <redacted>"),
+                        "request": json::request(&call.request),
+                    });
+                    let mut stdout = std::io::stdout().lock();
+                    let _ = writeln!(stdout, "{line}");
+                    let _ = stdout.flush();
+                    Ok(message_code)
+                });
+                serve(listener, method, handler).await;
+            });
+        })?;
+    bound
+        .recv()
+        .map_err(|_| std::io::Error::other("dev sink thread exited"))?
+}

@@ -1,0 +1,137 @@
+//! The one table from an upstream call's outcome to the SMTP reply: the second and last
+//! place where reply codes live. Anything but an `OK` status with a decoded response is
+//! never `250`.
+
+use super::grpc::{Code, Status};
+use crate::smtp::Reply;
+use crate::smtp::reply::sanitize_text;
+
+/// How a call ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The upstream accepted the message.
+    Accepted { message_code: String },
+    /// The upstream answered with a non-OK gRPC status.
+    Refused(Status),
+    /// No answer: connection failure, reset, GOAWAY before the response, deadline.
+    Transport(TransportError),
+}
+
+/// Why no verdict came back. Each becomes `451 4.4.1` with its own text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    Connect(String),
+    Tls(String),
+    Http2(String),
+    DeadlineExceeded,
+    /// Dialling is paused after a failure (backoff); the call was not attempted.
+    Backoff,
+    /// `OK` with no decodable response message.
+    BadResponse(String),
+}
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Connect(e) => write!(f, "cannot connect to upstream: {e}"),
+            Self::Tls(e) => write!(f, "upstream TLS failed: {e}"),
+            Self::Http2(e) => write!(f, "upstream connection failed: {e}"),
+            Self::DeadlineExceeded => f.write_str("upstream deadline exceeded"),
+            Self::Backoff => f.write_str("upstream unavailable, reconnecting"),
+            Self::BadResponse(e) => write!(f, "bad upstream response: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+// The exact replies of the contract's table (notify-api.md, "Replies").
+pub const UNAUTHENTICATED: Reply = Reply::new(535, "5.7.8", "Bad application code or API token");
+pub const PERMISSION_DENIED: Reply =
+    Reply::new(550, "5.7.1", "Token has no rights for this application");
+pub const BAD_CONTENT: Reply = Reply::new(550, "5.6.0", "Bad MIME content");
+pub const NOT_FOUND: Reply = Reply::new(550, "5.1.1", "Application or recipient not found");
+pub const RATE_LIMITED: Reply = Reply::new(452, "4.5.3", "Rate limit reached, retry later");
+pub const TRANSIENT_UPSTREAM: Reply =
+    Reply::new(451, "4.4.1", "Transient upstream error, retry later");
+pub const TRANSIENT_INTERNAL: Reply =
+    Reply::new(451, "4.5.0", "Transient internal error, retry later");
+
+/// The SMTP reply for an outcome. The upstream's `grpc-message` (or the transport
+/// error) is appended, sanitised, so the client sees why.
+pub fn reply(outcome: &Outcome) -> Reply {
+    match outcome {
+        Outcome::Accepted { message_code } => {
+            Reply::with_text(250, "2.0.0", format!("OK {}", sanitize_text(message_code)))
+        }
+        Outcome::Refused(status) => status_reply(status.code).with_detail(&status.message),
+        Outcome::Transport(error) => TRANSIENT_UPSTREAM.with_detail(&error.to_string()),
+    }
+}
+
+fn status_reply(code: Code) -> Reply {
+    match code {
+        Code::UNAUTHENTICATED => UNAUTHENTICATED,
+        Code::PERMISSION_DENIED => PERMISSION_DENIED,
+        Code::INVALID_ARGUMENT | Code::FAILED_PRECONDITION | Code::OUT_OF_RANGE => BAD_CONTENT,
+        Code::NOT_FOUND => NOT_FOUND,
+        Code::RESOURCE_EXHAUSTED => RATE_LIMITED,
+        Code::DEADLINE_EXCEEDED | Code::UNAVAILABLE => TRANSIENT_UPSTREAM,
+        _ => TRANSIENT_INTERNAL,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(code: Code, message: &str) -> String {
+        reply(&Outcome::Refused(Status::new(code, message))).to_string()
+    }
+
+    #[test]
+    fn accepted_carries_the_message_code() {
+        let r = reply(&Outcome::Accepted {
+            message_code: "A1B2-C3".into(),
+        });
+        assert_eq!(r.to_string(), "250 2.0.0 OK A1B2-C3");
+    }
+
+    #[test]
+    fn every_row_of_the_table() {
+        let rows = [
+            (Code::UNAUTHENTICATED, "535 5.7.8"),
+            (Code::PERMISSION_DENIED, "550 5.7.1"),
+            (Code::INVALID_ARGUMENT, "550 5.6.0"),
+            (Code::FAILED_PRECONDITION, "550 5.6.0"),
+            (Code::OUT_OF_RANGE, "550 5.6.0"),
+            (Code::NOT_FOUND, "550 5.1.1"),
+            (Code::RESOURCE_EXHAUSTED, "452 4.5.3"),
+            (Code::DEADLINE_EXCEEDED, "451 4.4.1"),
+            (Code::UNAVAILABLE, "451 4.4.1"),
+            (Code::INTERNAL, "451 4.5.0"),
+            (Code::UNKNOWN, "451 4.5.0"),
+            (Code(99), "451 4.5.0"),
+        ];
+        for (code, expected) in rows {
+            assert!(refused(code, "").starts_with(expected), "{code:?}");
+        }
+    }
+
+    #[test]
+    fn upstream_message_is_appended_sanitised() {
+        assert_eq!(
+            refused(Code::NOT_FOUND, "no such app\r\nEVIL"),
+            "550 5.1.1 Application or recipient not found: no such app  EVIL"
+        );
+    }
+
+    #[test]
+    fn transport_errors_are_transient() {
+        let r = reply(&Outcome::Transport(TransportError::DeadlineExceeded));
+        assert_eq!(
+            r.to_string(),
+            "451 4.4.1 Transient upstream error, retry later: upstream deadline exceeded"
+        );
+    }
+}
