@@ -1,0 +1,137 @@
+//! Shared pieces of the end-to-end tests: a real gRPC upstream (tonic), the gateway
+//! started in-process on 127.0.0.1, and a blocking SMTP client over real sockets and
+//! real TLS (rustls, verifying the gateway's certificate).
+#![allow(dead_code)]
+
+pub mod client;
+pub mod upstream;
+
+use std::net::SocketAddr;
+
+use clap::Parser as _;
+use smtpgate::config::{Args, Config};
+
+pub use client::Smtp;
+pub use upstream::{Behavior, TestUpstream};
+
+/// A gateway running in this process (one shard unless a test asks for more).
+pub struct Gateway {
+    pub addr: SocketAddr,
+    /// The self-signed certificate clients must trust.
+    pub cert_pem: String,
+    _server: smtpgate::shard::Server,
+}
+
+impl Gateway {
+    pub fn start(upstream: &str) -> Self {
+        Self::start_with(upstream, &[])
+    }
+
+    /// Starts with extra command-line flags, parsed exactly as the binary parses them.
+    pub fn start_with(upstream: &str, flags: &[&str]) -> Self {
+        let base = [
+            "smtpgate",
+            "--dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--shards",
+            "1",
+            "--hostname",
+            "mx.test",
+            "--upstream",
+            upstream,
+        ];
+        let args = Args::try_parse_from(base.iter().chain(flags)).expect("valid test flags");
+        let config = Config::from_args(args).expect("valid test config");
+        Self::from_config(&config)
+    }
+
+    pub fn from_config(config: &Config) -> Self {
+        let server = smtpgate::shard::start(config).expect("gateway starts");
+        Self {
+            addr: server.listeners[0],
+            cert_pem: server
+                .self_signed_pem
+                .clone()
+                .expect("--dev generates a certificate"),
+            _server: server,
+        }
+    }
+
+    /// A client that went through EHLO, STARTTLS, EHLO and AUTH PLAIN.
+    pub fn login(&self) -> Smtp {
+        self.login_as("APP-CODE", "TOKEN-1")
+    }
+
+    pub fn login_as(&self, application: &str, token: &str) -> Smtp {
+        let mut smtp = self.tls_client();
+        let reply = smtp.auth_plain(application, token);
+        assert_code(&reply, "235 2.7.0");
+        smtp
+    }
+
+    /// A client after EHLO, STARTTLS and a second EHLO.
+    pub fn tls_client(&self) -> Smtp {
+        let mut smtp = Smtp::connect(self.addr);
+        smtp.cmd("EHLO client.test");
+        smtp.starttls(&self.cert_pem);
+        assert_code(&smtp.cmd("EHLO client.test"), "250-mx.test");
+        smtp
+    }
+}
+
+/// Asserts a reply starts with a code (and enhanced status), showing the reply if not.
+#[track_caller]
+pub fn assert_code(reply: &str, expected: &str) {
+    assert!(
+        reply.starts_with(expected),
+        "expected {expected:?}, got {reply:?}"
+    );
+}
+
+/// A plain message with the headers the tests need.
+pub fn simple_message(subject: &str, body: &str) -> String {
+    format!(
+        "From: Sender <sender@example.com>\r\nTo: rcpt@example.com\r\nSubject: {subject}\r\n\
+         Message-ID: <{}@test>\r\n\r\n{body}\r\n",
+        subject.len() + body.len()
+    )
+}
+
+/// Sends a whole transaction and returns the final reply.
+pub fn send(smtp: &mut Smtp, recipients: &[&str], message: &str) -> String {
+    assert_code(&smtp.cmd("MAIL FROM:<envelope@example.com>"), "250 2.1.0");
+    for rcpt in recipients {
+        assert_code(&smtp.cmd(&format!("RCPT TO:<{rcpt}>")), "250 2.1.5");
+    }
+    assert_code(&smtp.cmd("DATA"), "354");
+    smtp.data(message)
+}
+
+/// The transactional part of a request (the gateway builds nothing else).
+pub fn transactional(
+    request: &smtpgate::notify::NotifyRequest,
+) -> &smtpgate::notify::NotifyTransactional {
+    match &request.kind {
+        Some(smtpgate::notify::notify_request::Kind::Transactional(t)) => t,
+        other => panic!("not a transactional request: {other:?}"),
+    }
+}
+
+pub fn payload(request: &smtpgate::notify::NotifyRequest) -> &smtpgate::notify::EmailPayload {
+    transactional(request)
+        .email_payload
+        .as_ref()
+        .expect("email_payload is set")
+}
+
+/// Starts an accepting upstream and a gateway, logs in, sends one message to
+/// `recipients`, asserts `250`, and returns the request the upstream received.
+pub fn forward_one(recipients: &[&str], message: &str) -> smtpgate::notify::NotifyRequest {
+    let upstream = TestUpstream::start(Behavior::Accept);
+    let gateway = Gateway::start(&upstream.url());
+    let mut smtp = gateway.login();
+    let reply = send(&mut smtp, recipients, message);
+    assert_code(&reply, "250 2.0.0 OK MSG-1");
+    upstream.only_call().request
+}

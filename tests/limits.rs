@@ -1,0 +1,107 @@
+//! Limits over real sockets: SIZE=, a message that outgrows the limit while streaming,
+//! the 51st recipient, over-long command lines, the idle timeout.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn size_parameter_over_the_limit_is_552() {
+    let upstream = TestUpstream::start(Behavior::Accept);
+    let gateway = Gateway::start(&upstream.url());
+    let mut smtp = gateway.login();
+    let ehlo = smtp.cmd("EHLO again");
+    assert!(ehlo.contains("250-SIZE 26214400\r\n"), "{ehlo}");
+    assert_code(
+        &smtp.cmd("MAIL FROM:<a@example.com> SIZE=26214401"),
+        "552 5.3.4",
+    );
+    assert_code(
+        &smtp.cmd("mail from:<a@example.com> size=1000"),
+        "250 2.1.0",
+    );
+}
+
+#[test]
+fn streaming_past_the_limit_is_drained_and_refused() {
+    let upstream = TestUpstream::start(Behavior::Accept);
+    let gateway = Gateway::start_with(&upstream.url(), &["--max-message-size", "65536"]);
+    let mut smtp = gateway.login();
+    assert_code(&smtp.cmd("MAIL FROM:<a@example.com>"), "250 2.1.0");
+    assert_code(&smtp.cmd("RCPT TO:<r@example.com>"), "250 2.1.5");
+    assert_code(&smtp.cmd("DATA"), "354");
+    let line = format!("{}\r\n", "x".repeat(998));
+    let mut body = "Subject: big\r\n\r\n".to_owned();
+    while body.len() < 200_000 {
+        body.push_str(&line);
+    }
+    // A fake end and a command inside the oversize body must not run.
+    body.push_str(".\nHELP\r\n");
+    assert_code(&smtp.data(&body), "552 5.3.4");
+    assert!(upstream.calls().is_empty(), "nothing was forwarded");
+    assert_code(&smtp.cmd("NOOP"), "250 2.0.0");
+    // A message within the limit still goes through on the same connection.
+    assert_code(
+        &send(&mut smtp, &["r@example.com"], &simple_message("s", "small")),
+        "250 2.0.0",
+    );
+}
+
+#[test]
+fn the_51st_recipient_gets_452_and_50_are_forwarded() {
+    let upstream = TestUpstream::start(Behavior::Accept);
+    let gateway = Gateway::start(&upstream.url());
+    let mut smtp = gateway.login();
+    assert_code(&smtp.cmd("MAIL FROM:<a@example.com>"), "250 2.1.0");
+    for i in 0..50 {
+        assert_code(
+            &smtp.cmd(&format!("RCPT TO:<r{i}@example.com>")),
+            "250 2.1.5",
+        );
+    }
+    assert_code(&smtp.cmd("RCPT TO:<r50@example.com>"), "452 4.5.3");
+    assert_code(&smtp.cmd("DATA"), "354");
+    assert_code(&smtp.data(&simple_message("s", "b")), "250 2.0.0");
+    let call = upstream.only_call();
+    match &transactional(&call.request).target {
+        Some(smtpgate::notify::notify_transactional::Target::Users(l)) => {
+            assert_eq!(l.list.len(), 50)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn over_long_command_line_is_500_and_the_session_goes_on() {
+    let upstream = TestUpstream::start(Behavior::Accept);
+    let gateway = Gateway::start(&upstream.url());
+    let mut smtp = Smtp::connect(gateway.addr);
+    assert_code(
+        &smtp.cmd(&format!("EHLO {}", "a".repeat(2000))),
+        "500 5.5.2",
+    );
+    assert_code(&smtp.cmd("EHLO ok.example"), "250-mx.test");
+}
+
+#[test]
+fn endless_line_is_refused_and_closed() {
+    let upstream = TestUpstream::start(Behavior::Accept);
+    let gateway = Gateway::start(&upstream.url());
+    let mut smtp = Smtp::connect(gateway.addr);
+    let chunk = vec![b'a'; 64 * 1024];
+    for _ in 0..4 {
+        // The server may close mid-way; later writes can fail, which is fine.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| smtp.write_raw(&chunk)));
+    }
+    assert_code(&smtp.read_reply(), "500 5.5.2");
+    assert!(smtp.is_closed());
+}
+
+#[test]
+fn idle_client_gets_421_and_is_closed() {
+    let upstream = TestUpstream::start(Behavior::Accept);
+    let gateway = Gateway::start_with(&upstream.url(), &["--command-timeout", "1s"]);
+    let mut smtp = Smtp::connect(gateway.addr);
+    assert_code(&smtp.read_reply(), "421 4.4.2");
+    assert!(smtp.is_closed());
+}
