@@ -9,10 +9,15 @@ use std::borrow::Cow;
 use crate::notify::Attachment;
 
 pub fn take(message: &mut Message<'_>) -> Vec<Attachment> {
+    let Message {
+        parts,
+        attachments,
+        raw_message,
+        ..
+    } = message;
     let mut out = Vec::new();
-    let ids = std::mem::take(&mut message.attachments);
-    for id in ids {
-        let Some(part) = message.parts.get_mut(id as usize) else {
+    for &id in attachments.iter() {
+        let Some(part) = parts.get_mut(id as usize) else {
             continue;
         };
         let named = part.attachment_name().map(str::to_owned);
@@ -25,12 +30,24 @@ pub fn take(message: &mut Message<'_>) -> Vec<Attachment> {
         let (content, default_ext) = match std::mem::take(&mut part.body) {
             PartType::Binary(bytes) | PartType::InlineBinary(bytes) => (owned_bytes(bytes), ""),
             PartType::Text(text) | PartType::Html(text) => (owned_text(text), ".txt"),
-            PartType::Message(inner) => (owned_bytes(inner.raw_message), ".eml"),
+            PartType::Message(inner) => {
+                // A nested message borrows the whole outer buffer: its bytes are this
+                // part's body. It owns its bytes only when it was transfer-decoded.
+                let raw = match inner.raw_message {
+                    Cow::Owned(decoded) => Bytes::from(decoded),
+                    Cow::Borrowed(_) => {
+                        let range = part.offset_body as usize..part.offset_end as usize;
+                        Bytes::copy_from_slice(raw_message.get(range).unwrap_or_default())
+                    }
+                };
+                (raw, ".eml")
+            }
             PartType::Multipart(_) => continue,
         };
         let name = named.unwrap_or_else(|| format!("attachment-{}{default_ext}", out.len() + 1));
         out.push(Attachment { name, content });
     }
+    attachments.clear();
     out
 }
 

@@ -1,0 +1,84 @@
+//! Golden tests: every `tests/golden/NNN-name.eml` is mapped to a Notify request and
+//! compared, as JSON, with `NNN-name.json` beside it. The `.eml` files are stored with
+//! LF line endings for readability and converted to CRLF first, which is what the
+//! gateway always hands the mapping (DATA is CRLF on the wire, or normalised to it).
+//! They cover RFC 2047 subjects and display names in many charsets, quoted-printable
+//! and base64 bodies, nested multiparts, attachments and missing headers.
+//!
+//! After a deliberate mapping change, regenerate with `SMTPGATE_BLESS=1 cargo test
+//! --test golden` and review the diff of the `.json` files.
+
+use std::path::{Path, PathBuf};
+
+use bumpalo::Bump;
+use smtpgate::mime::{self, Envelope, MimeLimits};
+use smtpgate::notify::json;
+
+fn cases() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/golden exists")
+        .map(|entry| entry.expect("readable entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    cases.sort();
+    cases
+}
+
+fn crlf(lf: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(lf.len() + lf.len() / 40);
+    for (i, &b) in lf.iter().enumerate() {
+        if b == b'\n' && (i == 0 || lf[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
+}
+
+fn render(eml: &Path) -> String {
+    let body = crlf(&std::fs::read(eml).expect("readable .eml"));
+    let recipients = vec![
+        "rcpt@example.com".to_owned(),
+        "second@example.com".to_owned(),
+    ];
+    let envelope = Envelope {
+        application: "GOLD-APP",
+        recipients: &recipients,
+    };
+    let request = mime::to_notify(envelope, &body, &MimeLimits::default(), &Bump::new())
+        .unwrap_or_else(|e| panic!("{}: {e}", eml.display()));
+    let mut text = serde_json::to_string_pretty(&json::request(&request)).expect("json");
+    text.push('\n');
+    text
+}
+
+#[test]
+fn golden_eml_to_notify_json() {
+    let cases = cases();
+    assert!(cases.len() >= 20, "the golden corpus is present");
+    let bless = std::env::var_os("SMTPGATE_BLESS").is_some();
+    let mut failures = Vec::new();
+    for eml in &cases {
+        let actual = render(eml);
+        let expected_path = eml.with_extension("json");
+        if bless {
+            std::fs::write(&expected_path, &actual).expect("write golden");
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path)
+            .unwrap_or_else(|_| panic!("missing {} (bless it)", expected_path.display()));
+        if expected != actual {
+            failures.push(format!(
+                "{}:\n--- expected\n{expected}\n--- actual\n{actual}",
+                eml.display()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} golden case(s) differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
