@@ -63,7 +63,7 @@ pub struct Args {
     pub upstream_ca: Option<PathBuf>,
 
     /// Number of shards (one executor per core). [default: online cores]
-    #[arg(long, value_name = "N", env = "SMTPGATE_SHARDS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    #[arg(long, value_name = "N", env = "SMTPGATE_SHARDS", allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub shards: Option<u16>,
 
     /// Name in the greeting and the EHLO reply. [default: the system host name]
@@ -71,11 +71,11 @@ pub struct Args {
     pub hostname: Option<String>,
 
     /// Largest message accepted, in bytes (advertised as SIZE).
-    #[arg(long, value_name = "BYTES", env = "SMTPGATE_MAX_MESSAGE_SIZE", default_value_t = 26_214_400, value_parser = clap::value_parser!(u64).range(1024..=1_073_741_824))]
+    #[arg(long, value_name = "BYTES", env = "SMTPGATE_MAX_MESSAGE_SIZE", allow_negative_numbers = true, default_value_t = 26_214_400, value_parser = clap::value_parser!(u64).range(1024..=1_073_741_824))]
     pub max_message_size: u64,
 
     /// Recipients per message; the next RCPT gets 452 4.5.3.
-    #[arg(long, value_name = "N", env = "SMTPGATE_MAX_RECIPIENTS", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, value_name = "N", env = "SMTPGATE_MAX_RECIPIENTS", allow_negative_numbers = true, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_recipients: u32,
 
     /// Idle time allowed between client commands (and data); then 421 4.4.2.

@@ -189,12 +189,13 @@ pub fn percent_decode(input: &[u8]) -> String {
     let mut i = 0;
     while i < input.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        if input[i] == b'%' && i + 2 < input.len() {
-            if let (Some(h), Some(l)) = (hex(input[i + 1]), hex(input[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
+        if input[i] == b'%'
+            && i + 2 < input.len()
+            && let (Some(h), Some(l)) = (hex(input[i + 1]), hex(input[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
         }
         out.push(input[i]);
         i += 1;

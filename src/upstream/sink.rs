@@ -141,10 +141,10 @@ fn respond_with(
 fn status_headers(status: &Status) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert("grpc-status", HeaderValue::from(status.code.0));
-    if !status.message.is_empty() {
-        if let Ok(message) = HeaderValue::from_str(&grpc::percent_encode(&status.message)) {
-            headers.insert("grpc-message", message);
-        }
+    if !status.message.is_empty()
+        && let Ok(message) = HeaderValue::from_str(&grpc::percent_encode(&status.message))
+    {
+        headers.insert("grpc-message", message);
     }
     headers
 }

@@ -1,0 +1,180 @@
+//! The binary's command-line contract: `--help` documents every flag, invalid values
+//! exit non-zero with one line naming the flag, and `--dev` does exactly what the
+//! README shows (listener line, swaks gets 250, one JSON line per message on stdout).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn smtpgate() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_smtpgate"));
+    // The environment must not leak flags into these runs.
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("SMTPGATE_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+#[test]
+fn help_documents_every_flag() {
+    let output = smtpgate().arg("--help").output().expect("runs");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--listen",
+        "--tls-cert",
+        "--tls-key",
+        "--upstream",
+        "--upstream-method",
+        "--upstream-timeout",
+        "--upstream-ca",
+        "--shards",
+        "--hostname",
+        "--max-message-size",
+        "--max-recipients",
+        "--command-timeout",
+        "--bare-lf",
+        "--dev",
+    ] {
+        assert!(help.contains(flag), "--help does not mention {flag}");
+    }
+    assert!(
+        help.contains("SMTPGATE_UPSTREAM"),
+        "--help names the environment variables"
+    );
+}
+
+#[test]
+fn invalid_values_exit_non_zero_with_one_line_naming_the_flag() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--dev", "--shards", "zero"], "--shards"),
+        (
+            &["--dev", "--upstream-timeout", "soon"],
+            "--upstream-timeout",
+        ),
+        (&["--dev", "--command-timeout", "0s"], "--command-timeout"),
+        (&["--dev", "--max-recipients", "-3"], "--max-recipients"),
+        (&["--dev", "--bare-lf", "sometimes"], "--bare-lf"),
+        (&["--dev", "--listen", "not-an-address"], "--listen"),
+        (&["--dev", "--upstream", "gopher://x"], "--upstream"),
+        (&["--upstream", "http://127.0.0.1:1"], "--tls-cert"),
+        (
+            &[
+                "--tls-cert",
+                "/nonexistent.pem",
+                "--tls-key",
+                "/nonexistent.key",
+                "--upstream",
+                "http://127.0.0.1:1",
+            ],
+            "--tls-cert",
+        ),
+    ];
+    for (args, flag) in cases {
+        let output = smtpgate().args(*args).output().expect("runs");
+        assert!(!output.status.success(), "{args:?} must fail");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{args:?}: one line, got {stderr:?}"
+        );
+        assert!(
+            stderr.contains(flag),
+            "{args:?}: {stderr:?} does not name {flag}"
+        );
+    }
+}
+
+#[test]
+fn environment_variables_set_flags() {
+    let output = smtpgate()
+        .args(["--dev"])
+        .env("SMTPGATE_SHARDS", "many")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--shards"));
+}
+
+/// Kills the child when the test ends, whatever happens.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn dev_mode_runs_the_readme_example() {
+    let child = smtpgate()
+        .args(["--dev", "--listen", "127.0.0.1:0", "--shards", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let mut running = Running(child);
+    let stdout = running.0.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next_line = || {
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("a line on stdout")
+    };
+
+    let listening = next_line();
+    let addr = listening
+        .strip_prefix("smtpgate listening on ")
+        .and_then(|rest| rest.strip_suffix(" (starttls)"))
+        .unwrap_or_else(|| panic!("unexpected first line {listening:?}"));
+
+    let started = Instant::now();
+    let output = Command::new("swaks")
+        .args([
+            "--server",
+            addr,
+            "--tls",
+            "--auth-user",
+            "APP-CODE",
+            "--auth-password",
+            "TOKEN",
+            "--to",
+            "a@example.com",
+            "--from",
+            "b@example.com",
+            "--header",
+            "Subject: hi",
+            "--body",
+            "hello",
+        ])
+        .output()
+        .expect("swaks runs (install it: see .ci/run)");
+    let transcript = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{transcript}");
+    assert!(transcript.contains("<~  250 2.0.0 OK DEV-"), "{transcript}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+
+    let json: serde_json::Value =
+        serde_json::from_str(&next_line()).expect("one JSON line per message");
+    assert_eq!(json["authorization"], "Token <redacted>");
+    let t = &json["request"]["transactional"];
+    assert_eq!(t["application"], "APP-CODE");
+    assert_eq!(t["users"]["list"][0], "a@example.com");
+    assert_eq!(t["email_payload"]["subject"]["default"], "hi");
+    assert_eq!(t["platforms"][0], "EMAIL");
+    assert!(
+        !json.to_string().contains("TOKEN"),
+        "the token never reaches stdout"
+    );
+}
