@@ -109,64 +109,92 @@ impl Drop for Running {
     }
 }
 
+/// A `--dev` gateway on a free port, its stdout lines, and (optionally) stderr in a file.
+struct DevGateway {
+    _child: Running,
+    lines: std::sync::mpsc::Receiver<String>,
+    addr: String,
+}
+
+impl DevGateway {
+    fn start(log_level: &str, stderr: Stdio) -> Self {
+        let child = smtpgate()
+            .args(["--dev", "--listen", "127.0.0.1:0", "--shards", "2"])
+            .env("SMTPGATE_LOG", log_level)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("starts");
+        let mut running = Running(child);
+        let stdout = running.0.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let listening = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("listener line");
+        let addr = listening
+            .strip_prefix("smtpgate listening on ")
+            .and_then(|rest| rest.strip_suffix(" (starttls)"))
+            .unwrap_or_else(|| panic!("unexpected first line {listening:?}"))
+            .to_owned();
+        Self {
+            _child: running,
+            lines,
+            addr,
+        }
+    }
+
+    fn next_line(&self) -> String {
+        self.lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a line on stdout")
+    }
+
+    /// The README's swaks command against this gateway; returns the transcript.
+    fn swaks(&self, token: &str) -> String {
+        let output = Command::new("swaks")
+            .args([
+                "--server",
+                &self.addr,
+                "--tls",
+                "--auth-user",
+                "APP-CODE",
+                "--auth-password",
+                token,
+                "--to",
+                "a@example.com",
+                "--from",
+                "b@example.com",
+                "--header",
+                "Subject: hi",
+                "--body",
+                "hello",
+            ])
+            .output()
+            .expect("swaks runs (install it: see .ci/run)");
+        let transcript = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "{transcript}");
+        transcript
+    }
+}
+
 #[test]
 fn dev_mode_runs_the_readme_example() {
-    let child = smtpgate()
-        .args(["--dev", "--listen", "127.0.0.1:0", "--shards", "2"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts");
-    let mut running = Running(child);
-    let stdout = running.0.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let next_line = || {
-        rx.recv_timeout(Duration::from_secs(30))
-            .expect("a line on stdout")
-    };
-
-    let listening = next_line();
-    let addr = listening
-        .strip_prefix("smtpgate listening on ")
-        .and_then(|rest| rest.strip_suffix(" (starttls)"))
-        .unwrap_or_else(|| panic!("unexpected first line {listening:?}"));
-
+    let gateway = DevGateway::start("info", Stdio::null());
     let started = Instant::now();
-    let output = Command::new("swaks")
-        .args([
-            "--server",
-            addr,
-            "--tls",
-            "--auth-user",
-            "APP-CODE",
-            "--auth-password",
-            "TOKEN",
-            "--to",
-            "a@example.com",
-            "--from",
-            "b@example.com",
-            "--header",
-            "Subject: hi",
-            "--body",
-            "hello",
-        ])
-        .output()
-        .expect("swaks runs (install it: see .ci/run)");
-    let transcript = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{transcript}");
+    let transcript = gateway.swaks("TOKEN");
     assert!(transcript.contains("<~  250 2.0.0 OK DEV-"), "{transcript}");
     assert!(started.elapsed() < Duration::from_secs(60));
 
     let json: serde_json::Value =
-        serde_json::from_str(&next_line()).expect("one JSON line per message");
+        serde_json::from_str(&gateway.next_line()).expect("one JSON line per message");
     assert_eq!(json["authorization"], "Token <redacted>");
     let t = &json["request"]["transactional"];
     assert_eq!(t["application"], "APP-CODE");
@@ -177,4 +205,21 @@ fn dev_mode_runs_the_readme_example() {
         !json.to_string().contains("TOKEN"),
         "the token never reaches stdout"
     );
+}
+
+#[test]
+fn token_never_appears_in_logs_even_at_trace_level() {
+    let log = std::env::temp_dir().join(format!("smtpgate-trace-{}.log", std::process::id()));
+    let file = std::fs::File::create(&log).expect("log file");
+    let token = "S3CR3T-T0KEN-4711";
+    {
+        let gateway = DevGateway::start("trace", Stdio::from(file));
+        assert!(gateway.swaks(token).contains("250 2.0.0 OK DEV-"));
+        let line = gateway.next_line();
+        assert!(!line.contains(token), "stdout: {line}");
+    }
+    let logs = std::fs::read_to_string(&log).expect("read log");
+    assert!(logs.contains("forwarded"), "the run did log at trace level");
+    assert!(!logs.contains(token), "the token leaked into the logs");
+    let _ = std::fs::remove_file(&log);
 }

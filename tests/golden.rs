@@ -82,3 +82,57 @@ fn golden_eml_to_notify_json() {
         failures.join("\n")
     );
 }
+
+/// Mutations of the corpus (truncations, flipped bytes, spliced boundaries) must map or
+/// be refused with a precise error, never panic: mail-parser's robustness plus our caps.
+#[test]
+fn mutated_corpus_never_panics() {
+    let mut state = 0x1234_5678_9ABC_DEF0u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let corpus: Vec<Vec<u8>> = cases()
+        .iter()
+        .map(|p| crlf(&std::fs::read(p).expect("read")))
+        .collect();
+    let recipients = vec!["r@example.com".to_owned()];
+    let envelope = Envelope {
+        application: "A",
+        recipients: &recipients,
+    };
+    let scratch = Bump::new();
+    for _ in 0..3000 {
+        let mut input = corpus[next() as usize % corpus.len()].clone();
+        for _ in 0..(next() % 8) {
+            let at = next() as usize % input.len().max(1);
+            match next() % 4 {
+                0 => input.truncate(at),
+                1 if !input.is_empty() => {
+                    let i = at.min(input.len() - 1);
+                    input[i] = next() as u8;
+                }
+                2 => {
+                    let splice: &[u8] = [
+                        &b"\r\n--B\r\n"[..],
+                        b"=?utf-8?B?",
+                        b"Content-Type: multipart/mixed; boundary=B\r\n\r\n",
+                        b"=\r\n",
+                    ][next() as usize % 4];
+                    input.splice(
+                        at.min(input.len())..at.min(input.len()),
+                        splice.iter().copied(),
+                    );
+                }
+                _ => {
+                    let end = (at + (next() % 64) as usize).min(input.len());
+                    let copy = input[at.min(end)..end].to_vec();
+                    input.extend_from_slice(&copy);
+                }
+            }
+        }
+        let _ = mime::to_notify(envelope, &input, &MimeLimits::default(), &scratch);
+    }
+}

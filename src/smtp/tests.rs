@@ -489,3 +489,159 @@ fn partial_lines_wait_for_more_bytes() {
     assert_eq!(d.pending, b"NO");
     assert!(d.send("OP\r\n").starts_with("250 2.0.0"));
 }
+
+/// A small deterministic generator (xorshift64*), so robustness runs are reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Fragments that reach deep states, mixed with line-ending and byte noise.
+const FRAGMENTS: &[&[u8]] = &[
+    b"EHLO c\r\n",
+    b"HELO c\r\n",
+    b"STARTTLS\r\n",
+    b"AUTH PLAIN AEFQUAB0b2s=\r\n",
+    b"AUTH LOGIN\r\n",
+    b"QVBQ\r\n",
+    b"*\r\n",
+    b"MAIL FROM:<a@b.c>\r\n",
+    b"MAIL FROM:<a@b.c> SIZE=99999999999\r\n",
+    b"RCPT TO:<x@y.z>\r\n",
+    b"RCPT TO:<>\r\n",
+    b"DATA\r\n",
+    b"BDAT 5\r\n",
+    b"RSET\r\n",
+    b"NOOP\r\n",
+    b"QUIT\r\n",
+    b"VRFY x\r\n",
+    b"Subject: s\r\n\r\n",
+    b"..dot\r\n",
+    b"\r\n.\r\n",
+    b"\n.\r\n",
+    b".\r\n",
+    b"\r",
+    b"\n",
+    b"\0",
+    b".",
+    b"GET / HTTP/1.1\r\n",
+    b"x",
+];
+
+fn well_formed(output: &[u8]) -> bool {
+    output.split_inclusive(|&b| b == b'\n').all(|line| {
+        line.len() >= 6
+            && line.ends_with(b"\r\n")
+            && line[..3].iter().all(u8::is_ascii_digit)
+            && (line[3] == b' ' || line[3] == b'-')
+            && line[4..line.len() - 2]
+                .iter()
+                .all(|&b| (0x20..0x7f).contains(&b))
+    })
+}
+
+#[test]
+fn random_input_never_breaks_the_session() {
+    let limits = Limits {
+        max_message_size: 4096,
+        ..Limits::default()
+    };
+    let (mut submissions, mut handshakes) = (0, 0);
+    for seed in 1..=300u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut d = Dialog::with_limits(limits.clone());
+        for _ in 0..200 {
+            let mut chunk = Vec::new();
+            for _ in 0..=rng.below(8) {
+                if rng.below(10) == 0 {
+                    let len = rng.below(600);
+                    chunk.extend((0..len).map(|_| rng.next() as u8));
+                } else {
+                    chunk.extend_from_slice(FRAGMENTS[rng.below(FRAGMENTS.len())]);
+                }
+            }
+            d.pending.extend_from_slice(&chunk);
+            let used = d.session.handle_bytes(d.now, &d.pending);
+            assert!(used <= d.pending.len());
+            d.pending.drain(..used);
+            match d.session.poll_event() {
+                Some(Event::StartTls) => {
+                    handshakes += 1;
+                    d.session.handle_tls_established(d.now);
+                }
+                Some(Event::Submit(s)) => {
+                    submissions += 1;
+                    assert!(s.body.len() <= 4096, "seed {seed}: body over the limit");
+                    assert!(!s.recipients.is_empty() && s.recipients.len() <= 50);
+                    d.session.handle_verdict(d.now, &ACCEPTED);
+                }
+                None => {}
+            }
+            let output = d.session.transmit().to_vec();
+            d.session.transmitted();
+            assert!(
+                well_formed(&output),
+                "seed {seed}: malformed output {:?}",
+                String::from_utf8_lossy(&output)
+            );
+            if d.session.is_closed() {
+                assert_eq!(d.session.handle_bytes(d.now, b"NOOP\r\n"), 0);
+                break;
+            }
+            // Unconsumed input is at most one unfinished line.
+            assert!(
+                d.pending.len() <= 12_288,
+                "seed {seed}: {} bytes held",
+                d.pending.len()
+            );
+        }
+    }
+}
+
+#[test]
+fn random_lines_never_panic_the_command_parser() {
+    let mut rng = Rng(0xDEAD_BEEF);
+    let words: &[&[u8]] = &[
+        b"MAIL",
+        b"RCPT",
+        b"FROM:",
+        b"TO:",
+        b"<",
+        b">",
+        b"@",
+        b"\"",
+        b"\\",
+        b" ",
+        b"SIZE=",
+        b"=",
+        b"AUTH",
+        b"PLAIN",
+        b"BDAT",
+        b"99999999999999999999",
+        b"a",
+        b".",
+        b":",
+        b",",
+        b"\xc3\xa9",
+        b"\xff",
+    ];
+    for _ in 0..20_000 {
+        let mut line = Vec::new();
+        for _ in 0..rng.below(12) {
+            line.extend_from_slice(words[rng.below(words.len())]);
+        }
+        if let Ok(command::Command::Rcpt { forward_path }) = command::parse(&line) {
+            assert!(forward_path.contains('@') && forward_path.is_ascii());
+        }
+    }
+}

@@ -276,6 +276,23 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_bytes_never_panic_the_decoder() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for len in 0..2000usize {
+            let body: Vec<u8> = (0..len % 97)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let _ = decode::<NotifyResponse>(&body, MAX_RESPONSE);
+            let _ = decode::<crate::notify::NotifyRequest>(&body, MAX_RESPONSE);
+        }
+    }
+
+    #[test]
     fn http_status_mapping() {
         assert_eq!(
             Code::from_http(StatusCode::SERVICE_UNAVAILABLE),
