@@ -506,7 +506,21 @@ impl Rng {
     }
 }
 
-/// Fragments that reach deep states, mixed with line-ending and byte noise.
+/// A valid dialog; after its end it starts over at `MAIL`.
+const VALID_PATH: &[&[u8]] = &[
+    b"EHLO c\r\n",
+    b"STARTTLS\r\n",
+    b"EHLO c\r\n",
+    b"AUTH PLAIN AEFQUAB0b2s=\r\n",
+    b"MAIL FROM:<a@b.c>\r\n",
+    b"RCPT TO:<x@y.z>\r\n",
+    b"DATA\r\n",
+    b"Subject: s\r\n\r\n",
+    b"body\r\n",
+    b"\r\n.\r\n",
+];
+
+/// Protocol fragments and line-ending noise.
 const FRAGMENTS: &[&[u8]] = &[
     b"EHLO c\r\n",
     b"HELO c\r\n",
@@ -560,14 +574,31 @@ fn random_input_never_breaks_the_session() {
     for seed in 1..=300u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut d = Dialog::with_limits(limits.clone());
+        let mut step = 0;
         for _ in 0..200 {
             let mut chunk = Vec::new();
             for _ in 0..=rng.below(8) {
-                if rng.below(10) == 0 {
-                    let len = rng.below(600);
-                    chunk.extend((0..len).map(|_| rng.next() as u8));
-                } else {
-                    chunk.extend_from_slice(FRAGMENTS[rng.below(FRAGMENTS.len())]);
+                match rng.below(10) {
+                    // Mostly follow a valid dialog, so the deep states are reached...
+                    0..=6 => {
+                        let fragment = VALID_PATH[step];
+                        chunk.extend_from_slice(fragment);
+                        step = if step + 1 == VALID_PATH.len() {
+                            4
+                        } else {
+                            step + 1
+                        };
+                        if fragment == b"STARTTLS\r\n" {
+                            // A real client waits for 220 here (pipelining it is refused).
+                            break;
+                        }
+                    }
+                    // ...with protocol fragments and raw noise mixed in.
+                    7 | 8 => chunk.extend_from_slice(FRAGMENTS[rng.below(FRAGMENTS.len())]),
+                    _ => {
+                        let len = rng.below(600);
+                        chunk.extend((0..len).map(|_| rng.next() as u8));
+                    }
                 }
             }
             d.pending.extend_from_slice(&chunk);
@@ -606,6 +637,11 @@ fn random_input_never_breaks_the_session() {
             );
         }
     }
+    // The generator reaches the deep states, not just the greeting.
+    assert!(
+        handshakes > 100 && submissions > 10,
+        "{handshakes} handshakes, {submissions} submissions"
+    );
 }
 
 #[test]
