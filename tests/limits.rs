@@ -7,8 +7,7 @@ use common::*;
 
 #[test]
 fn size_parameter_over_the_limit_is_552() {
-    let upstream = TestUpstream::start(Behavior::Accept);
-    let gateway = Gateway::start(&upstream.url());
+    let (_upstream, gateway) = accepting_gateway();
     let mut smtp = gateway.login();
     let ehlo = smtp.cmd("EHLO again");
     assert!(ehlo.contains("250-SIZE 26214400\r\n"), "{ehlo}");
@@ -27,9 +26,7 @@ fn streaming_past_the_limit_is_drained_and_refused() {
     let upstream = TestUpstream::start(Behavior::Accept);
     let gateway = Gateway::start_with(&upstream.url(), &["--max-message-size", "65536"]);
     let mut smtp = gateway.login();
-    assert_code(&smtp.cmd("MAIL FROM:<a@example.com>"), "250 2.1.0");
-    assert_code(&smtp.cmd("RCPT TO:<r@example.com>"), "250 2.1.5");
-    assert_code(&smtp.cmd("DATA"), "354");
+    begin_data(&mut smtp, &["r@example.com"]);
     let line = format!("{}\r\n", "x".repeat(998));
     let mut body = "Subject: big\r\n\r\n".to_owned();
     while body.len() < 200_000 {
@@ -49,8 +46,7 @@ fn streaming_past_the_limit_is_drained_and_refused() {
 
 #[test]
 fn the_51st_recipient_gets_452_and_50_are_forwarded() {
-    let upstream = TestUpstream::start(Behavior::Accept);
-    let gateway = Gateway::start(&upstream.url());
+    let (upstream, gateway) = accepting_gateway();
     let mut smtp = gateway.login();
     assert_code(&smtp.cmd("MAIL FROM:<a@example.com>"), "250 2.1.0");
     for i in 0..50 {
@@ -73,8 +69,7 @@ fn the_51st_recipient_gets_452_and_50_are_forwarded() {
 
 #[test]
 fn over_long_command_line_is_500_and_the_session_goes_on() {
-    let upstream = TestUpstream::start(Behavior::Accept);
-    let gateway = Gateway::start(&upstream.url());
+    let (_upstream, gateway) = accepting_gateway();
     let mut smtp = Smtp::connect(gateway.addr);
     assert_code(
         &smtp.cmd(&format!("EHLO {}", "a".repeat(2000))),
@@ -85,8 +80,7 @@ fn over_long_command_line_is_500_and_the_session_goes_on() {
 
 #[test]
 fn endless_line_is_refused_and_closed() {
-    let upstream = TestUpstream::start(Behavior::Accept);
-    let gateway = Gateway::start(&upstream.url());
+    let (_upstream, gateway) = accepting_gateway();
     let mut smtp = Smtp::connect(gateway.addr);
     let chunk = vec![b'a'; 64 * 1024];
     for _ in 0..4 {

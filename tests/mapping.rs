@@ -8,8 +8,7 @@ use smtpgate::notify::{MessageType, Platform, notify_transactional::Target};
 
 #[test]
 fn auth_username_becomes_application() {
-    let upstream = TestUpstream::start(Behavior::Accept);
-    let gateway = Gateway::start(&upstream.url());
+    let (upstream, gateway) = accepting_gateway();
     let mut smtp = gateway.login_as("XXXXX-XXXXX", "secret-token");
     assert_code(
         &send(&mut smtp, &["a@example.com"], &simple_message("s", "b")),
@@ -23,8 +22,7 @@ fn auth_username_becomes_application() {
 
 #[test]
 fn auth_password_becomes_authorization_metadata_and_nothing_else() {
-    let upstream = TestUpstream::start(Behavior::Accept);
-    let gateway = Gateway::start(&upstream.url());
+    let (upstream, gateway) = accepting_gateway();
     let mut smtp = gateway.login_as("APP", "s3cret-T0ken");
     assert_code(
         &send(&mut smtp, &["a@example.com"], &simple_message("s", "b")),

@@ -7,8 +7,7 @@ use common::*;
 
 #[test]
 fn whole_transaction_and_quit_in_one_write() {
-    let upstream = TestUpstream::start(Behavior::Accept);
-    let gateway = Gateway::start(&upstream.url());
+    let (upstream, gateway) = accepting_gateway();
     let mut smtp = gateway.login();
     let mut wire = String::from(
         "MAIL FROM:<a@example.com>\r\nRCPT TO:<r1@example.com>\r\nRCPT TO:<r2@example.com>\r\nDATA\r\n",
@@ -33,8 +32,7 @@ fn whole_transaction_and_quit_in_one_write() {
 
 #[test]
 fn two_transactions_back_to_back() {
-    let upstream = TestUpstream::start(Behavior::Accept);
-    let gateway = Gateway::start(&upstream.url());
+    let (upstream, gateway) = accepting_gateway();
     let mut smtp = gateway.login();
     let mut wire = String::new();
     for n in 1..=2 {
@@ -55,8 +53,7 @@ fn two_transactions_back_to_back() {
 
 #[test]
 fn rejected_recipients_then_data_forwards_nothing() {
-    let upstream = TestUpstream::start(Behavior::Accept);
-    let gateway = Gateway::start(&upstream.url());
+    let (upstream, gateway) = accepting_gateway();
     let mut smtp = gateway.login();
     smtp.write_raw(
         b"MAIL FROM:<a@example.com>\r\nRCPT TO:<not-an-address>\r\nRCPT TO:<>\r\nDATA\r\n",
@@ -68,12 +65,9 @@ fn rejected_recipients_then_data_forwards_nothing() {
 
 #[test]
 fn bare_lf_dot_inside_the_body_never_ends_the_message() {
-    let upstream = TestUpstream::start(Behavior::Accept);
-    let gateway = Gateway::start(&upstream.url());
+    let (upstream, gateway) = accepting_gateway();
     let mut smtp = gateway.login();
-    assert_code(&smtp.cmd("MAIL FROM:<a@example.com>"), "250 2.1.0");
-    assert_code(&smtp.cmd("RCPT TO:<r@example.com>"), "250 2.1.5");
-    assert_code(&smtp.cmd("DATA"), "354");
+    begin_data(&mut smtp, &["r@example.com"]);
     smtp.write_raw(
         b"Subject: smuggle\r\n\r\nhello\n.\r\nMAIL FROM:<evil@example.com>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\nSubject: smuggled\r\n\r\nx\r\n.\r\n",
     );
@@ -87,9 +81,7 @@ fn bare_lf_normalize_accepts_lf_only_uploads() {
     let upstream = TestUpstream::start(Behavior::Accept);
     let gateway = Gateway::start_with(&upstream.url(), &["--bare-lf", "normalize"]);
     let mut smtp = gateway.login();
-    assert_code(&smtp.cmd("MAIL FROM:<a@example.com>"), "250 2.1.0");
-    assert_code(&smtp.cmd("RCPT TO:<r@example.com>"), "250 2.1.5");
-    assert_code(&smtp.cmd("DATA"), "354");
+    begin_data(&mut smtp, &["r@example.com"]);
     smtp.write_raw(b"From: a@example.com\nSubject: lf only\n\nline one\n.\r\nline two\n\r\n.\r\n");
     assert_code(&smtp.read_reply(), "250 2.0.0");
     let request = upstream.only_call().request;

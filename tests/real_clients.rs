@@ -53,8 +53,7 @@ fn swaks(gateway: &Gateway, auth: &str, extra: &[&str]) -> String {
 
 #[test]
 fn swaks_multipart_with_attachment_over_auth_plain() {
-    let upstream = TestUpstream::start(Behavior::Accept);
-    let gateway = Gateway::start(&upstream.url());
+    let (upstream, gateway) = accepting_gateway();
     let dir = temp_dir("swaks");
     let file = dir.join("report.csv");
     std::fs::write(&file, "id,value\n1,42\n").expect("write attachment");
@@ -102,8 +101,7 @@ fn swaks_multipart_with_attachment_over_auth_plain() {
 
 #[test]
 fn swaks_over_auth_login() {
-    let upstream = TestUpstream::start(Behavior::Accept);
-    let gateway = Gateway::start(&upstream.url());
+    let (upstream, gateway) = accepting_gateway();
     let transcript = swaks(
         &gateway,
         "LOGIN",
@@ -190,8 +188,7 @@ with smtplib.SMTP("127.0.0.1", port, local_hostname="py.example", timeout=20) as
 "#;
 
 fn smtplib(mechanism: &str) {
-    let upstream = TestUpstream::start(Behavior::Accept);
-    let gateway = Gateway::start(&upstream.url());
+    let (upstream, gateway) = accepting_gateway();
     let dir = temp_dir(&format!("smtplib-{mechanism}"));
     let ca = dir.join("gateway.pem");
     std::fs::write(&ca, &gateway.cert_pem).expect("write cert");

@@ -6,14 +6,13 @@ mod common;
 use common::*;
 
 fn gateway() -> (TestUpstream, Gateway) {
-    let upstream = TestUpstream::start(Behavior::Accept);
-    let gateway = Gateway::start(&upstream.url());
+    let (upstream, gateway) = accepting_gateway();
     (upstream, gateway)
 }
 
 #[test]
 fn greeting_and_ehlo_before_tls() {
-    let (_up, gw) = gateway();
+    let (_up, gw) = accepting_gateway();
     let mut smtp = Smtp::connect(gw.addr);
     assert_eq!(smtp.greeting, "220 mx.test ESMTP\r\n");
     let ehlo = smtp.cmd("EHLO client.test");
@@ -37,7 +36,7 @@ fn greeting_and_ehlo_before_tls() {
 
 #[test]
 fn ehlo_after_tls_offers_auth_and_not_starttls() {
-    let (_up, gw) = gateway();
+    let (_up, gw) = accepting_gateway();
     let mut smtp = Smtp::connect(gw.addr);
     smtp.cmd("EHLO c");
     smtp.starttls(&gw.cert_pem);
@@ -48,7 +47,7 @@ fn ehlo_after_tls_offers_auth_and_not_starttls() {
 
 #[test]
 fn auth_before_tls_is_refused() {
-    let (up, gw) = gateway();
+    let (up, gw) = accepting_gateway();
     let mut smtp = Smtp::connect(gw.addr);
     smtp.cmd("EHLO c");
     assert_code(&smtp.auth_plain("APP", "TOKEN"), "530 5.7.0");
@@ -58,7 +57,7 @@ fn auth_before_tls_is_refused() {
 
 #[test]
 fn mail_before_auth_is_refused_after_tls() {
-    let (up, gw) = gateway();
+    let (up, gw) = accepting_gateway();
     let mut smtp = gw.tls_client();
     assert_code(&smtp.cmd("MAIL FROM:<a@example.com>"), "530 5.7.0");
     assert_code(&smtp.cmd("RCPT TO:<a@external.example>"), "530 5.7.0");
@@ -67,7 +66,7 @@ fn mail_before_auth_is_refused_after_tls() {
 
 #[test]
 fn after_tls_the_client_must_ehlo_again() {
-    let (_up, gw) = gateway();
+    let (_up, gw) = accepting_gateway();
     let mut smtp = Smtp::connect(gw.addr);
     smtp.cmd("EHLO c");
     smtp.starttls(&gw.cert_pem);
@@ -77,7 +76,7 @@ fn after_tls_the_client_must_ehlo_again() {
 
 #[test]
 fn auth_login_and_plain_with_challenge_work() {
-    let (up, gw) = gateway();
+    let (up, gw) = accepting_gateway();
     let mut smtp = gw.tls_client();
     assert_code(&smtp.auth_login("LOGIN-APP", "login-token"), "235 2.7.0");
     assert_code(
@@ -98,7 +97,7 @@ fn auth_login_and_plain_with_challenge_work() {
 
 #[test]
 fn auth_errors_have_precise_replies() {
-    let (_up, gw) = gateway();
+    let (_up, gw) = accepting_gateway();
     let mut smtp = gw.tls_client();
     assert_code(&smtp.cmd("AUTH PLAIN !!!"), "501 5.5.2");
     assert_code(&smtp.cmd("AUTH CRAM-MD5"), "504 5.5.4");
@@ -113,7 +112,7 @@ fn auth_errors_have_precise_replies() {
 
 #[test]
 fn commands_pipelined_behind_starttls_never_run() {
-    let (up, gw) = gateway();
+    let (up, gw) = accepting_gateway();
     let mut smtp = Smtp::connect(gw.addr);
     smtp.cmd("EHLO c");
     smtp.write_raw(b"STARTTLS\r\nMAIL FROM:<x@example.com>\r\nRCPT TO:<y@example.com>\r\n");
@@ -124,7 +123,7 @@ fn commands_pipelined_behind_starttls_never_run() {
 
 #[test]
 fn starttls_twice_and_with_argument() {
-    let (_up, gw) = gateway();
+    let (_up, gw) = accepting_gateway();
     let mut smtp = Smtp::connect(gw.addr);
     assert_code(&smtp.cmd("STARTTLS now"), "501 5.5.4");
     let mut smtp = gw.tls_client();
@@ -133,7 +132,7 @@ fn starttls_twice_and_with_argument() {
 
 #[test]
 fn plaintext_instead_of_client_hello_closes_without_echo() {
-    let (up, gw) = gateway();
+    let (up, gw) = accepting_gateway();
     let mut smtp = Smtp::connect(gw.addr);
     smtp.cmd("EHLO c");
     assert_code(&smtp.cmd("STARTTLS"), "220 2.0.0");
@@ -145,7 +144,7 @@ fn plaintext_instead_of_client_hello_closes_without_echo() {
 
 #[test]
 fn a_wrong_certificate_is_rejected_by_a_verifying_client() {
-    let (_up, gw) = gateway();
+    let (_up, gw) = accepting_gateway();
     let (_, other_pem) = smtpgate::tls::Identity::self_signed(&["localhost".into()]).expect("cert");
     let mut smtp = Smtp::connect(gw.addr);
     smtp.cmd("EHLO c");

@@ -66,25 +66,19 @@ impl ShardContext {
         let outcome = self.channel.notify(&request, &credentials.token).await;
         let reply = verdict::reply(&outcome);
         let elapsed_us = started.elapsed().as_micros() as u64;
+        let _span = tracing::info_span!(
+            "message",
+            shard = self.id,
+            application = %credentials.application,
+            recipients = submission.recipients.len(),
+            bytes = submission.body.len(),
+        )
+        .entered();
         match &outcome {
-            Outcome::Accepted { message_code } => tracing::info!(
-                shard = self.id,
-                application = %credentials.application,
-                recipients = submission.recipients.len(),
-                bytes = submission.body.len(),
-                message_code = %message_code,
-                elapsed_us,
-                "forwarded"
-            ),
-            _ => tracing::warn!(
-                shard = self.id,
-                application = %credentials.application,
-                recipients = submission.recipients.len(),
-                bytes = submission.body.len(),
-                reply = %reply,
-                elapsed_us,
-                "not forwarded"
-            ),
+            Outcome::Accepted { message_code } => {
+                tracing::info!(%message_code, elapsed_us, "forwarded");
+            }
+            _ => tracing::warn!(%reply, elapsed_us, "not forwarded"),
         }
         reply
     }

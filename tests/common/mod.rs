@@ -80,6 +80,13 @@ impl Gateway {
     }
 }
 
+/// An upstream that accepts everything, and a gateway in front of it.
+pub fn accepting_gateway() -> (TestUpstream, Gateway) {
+    let upstream = TestUpstream::start(Behavior::Accept);
+    let gateway = Gateway::start(&upstream.url());
+    (upstream, gateway)
+}
+
 /// Asserts a reply starts with a code (and enhanced status), showing the reply if not.
 #[track_caller]
 pub fn assert_code(reply: &str, expected: &str) {
@@ -98,13 +105,19 @@ pub fn simple_message(subject: &str, body: &str) -> String {
     )
 }
 
-/// Sends a whole transaction and returns the final reply.
-pub fn send(smtp: &mut Smtp, recipients: &[&str], message: &str) -> String {
+/// MAIL, RCPT for each recipient and DATA, each asserted; the client may then send
+/// the body.
+pub fn begin_data(smtp: &mut Smtp, recipients: &[&str]) {
     assert_code(&smtp.cmd("MAIL FROM:<envelope@example.com>"), "250 2.1.0");
     for rcpt in recipients {
         assert_code(&smtp.cmd(&format!("RCPT TO:<{rcpt}>")), "250 2.1.5");
     }
     assert_code(&smtp.cmd("DATA"), "354");
+}
+
+/// Sends a whole transaction and returns the final reply.
+pub fn send(smtp: &mut Smtp, recipients: &[&str], message: &str) -> String {
+    begin_data(smtp, recipients);
     smtp.data(message)
 }
 
@@ -128,8 +141,7 @@ pub fn payload(request: &smtpgate::notify::NotifyRequest) -> &smtpgate::notify::
 /// Starts an accepting upstream and a gateway, logs in, sends one message to
 /// `recipients`, asserts `250`, and returns the request the upstream received.
 pub fn forward_one(recipients: &[&str], message: &str) -> smtpgate::notify::NotifyRequest {
-    let upstream = TestUpstream::start(Behavior::Accept);
-    let gateway = Gateway::start(&upstream.url());
+    let (upstream, gateway) = accepting_gateway();
     let mut smtp = gateway.login();
     let reply = send(&mut smtp, recipients, message);
     assert_code(&reply, "250 2.0.0 OK MSG-1");
