@@ -5,11 +5,6 @@ mod common;
 
 use common::*;
 
-fn gateway() -> (TestUpstream, Gateway) {
-    let (upstream, gateway) = accepting_gateway();
-    (upstream, gateway)
-}
-
 #[test]
 fn greeting_and_ehlo_before_tls() {
     let (_up, gw) = accepting_gateway();
