@@ -105,7 +105,24 @@ fn swaks_over_auth_login() {
     let transcript = swaks(
         &gateway,
         "LOGIN",
-        &["--header", "Subject: via login", "--body", "hello"],
+        &[
+            "--header",
+            "Subject: via login",
+            "--attach-type",
+            "text/plain",
+            "--attach-body",
+            "hello",
+            "--attach-type",
+            "text/html",
+            "--attach-body",
+            "<b>hello</b>",
+            "--attach-type",
+            "application/json",
+            "--attach-name",
+            "data.json",
+            "--attach",
+            "{\"k\": 1}",
+        ],
     );
     assert!(transcript.contains("AUTH LOGIN"), "{transcript}");
     assert!(
@@ -116,7 +133,10 @@ fn swaks_over_auth_login() {
     assert_eq!(call.authorization.as_deref(), Some("Token swaks-token"));
     let p = payload(&call.request);
     assert_eq!(p.subject["default"], "via login");
-    assert_eq!(p.body.trim_end(), "hello");
+    assert_eq!(p.body.trim_end(), "<b>hello</b>");
+    assert_eq!(p.attachments.len(), 1);
+    assert_eq!(p.attachments[0].name, "data.json");
+    assert_eq!(&p.attachments[0].content[..], b"{\"k\": 1}");
 }
 
 #[test]

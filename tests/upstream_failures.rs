@@ -100,6 +100,41 @@ impl ProxyUpstream {
 }
 
 #[test]
+fn goaway_from_a_restarting_upstream_leads_to_a_new_connection() {
+    let first = TestUpstream::start(Behavior::Accept);
+    let port = first.addr.port();
+    let gateway = Gateway::start(&first.url());
+    let mut smtp = gateway.login();
+    assert_code(
+        &send(&mut smtp, &["r@example.com"], &simple_message("one", "b")),
+        "250 2.0.0 OK MSG-1",
+    );
+    // Graceful shutdown sends GOAWAY on the gateway's persistent connection.
+    first.stop();
+    let second = TestUpstream::start_on(Behavior::Accept, port);
+    let mut replies = Vec::new();
+    for _ in 0..50 {
+        let reply = send(&mut smtp, &["r@example.com"], &simple_message("two", "b"));
+        let accepted = reply.starts_with("250 2.0.0");
+        replies.push(reply);
+        if accepted {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let last = replies.last().expect("at least one try");
+    assert_code(last, "250 2.0.0 OK MSG-1");
+    for reply in &replies[..replies.len() - 1] {
+        assert_code(reply, "451 4.4.1");
+    }
+    assert_eq!(
+        second.calls().len(),
+        1,
+        "the new upstream got the message on a new connection"
+    );
+}
+
+#[test]
 fn upstream_over_tls_with_a_private_ca() {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
     let cert_pem = certified.cert.pem();

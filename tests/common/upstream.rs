@@ -84,20 +84,37 @@ pub struct TestUpstream {
     pub addr: SocketAddr,
     calls: Arc<Mutex<Vec<RecordedCall>>>,
     behavior: Arc<Mutex<Behavior>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TestUpstream {
     /// h2c on 127.0.0.1:<any>.
     pub fn start(behavior: Behavior) -> Self {
-        Self::start_inner(behavior, None)
+        Self::start_inner(behavior, None, 0)
+    }
+
+    /// h2c on a given port of 127.0.0.1 (to come back where an earlier one was).
+    pub fn start_on(behavior: Behavior, port: u16) -> Self {
+        Self::start_inner(behavior, None, port)
     }
 
     /// h2 over TLS with the given certificate and key (PEM), ALPN h2.
     pub fn start_tls(behavior: Behavior, cert_pem: String, key_pem: String) -> Self {
-        Self::start_inner(behavior, Some((cert_pem, key_pem)))
+        Self::start_inner(behavior, Some((cert_pem, key_pem)), 0)
     }
 
-    fn start_inner(behavior: Behavior, tls: Option<(String, String)>) -> Self {
+    /// Graceful shutdown: tonic sends GOAWAY on open connections, then exits.
+    pub fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("upstream thread");
+        }
+    }
+
+    fn start_inner(behavior: Behavior, tls: Option<(String, String)>, port: u16) -> Self {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let behavior = Arc::new(Mutex::new(behavior));
         let service = Service {
@@ -105,13 +122,14 @@ impl TestUpstream {
             behavior: Arc::clone(&behavior),
         };
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("tokio runtime");
             runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
                     .await
                     .expect("bind");
                 tx.send(listener.local_addr().expect("addr"))
@@ -129,7 +147,9 @@ impl TestUpstream {
                     MessagingServiceServer::new(service).max_decoding_message_size(64 << 20);
                 builder
                     .add_service(server)
-                    .serve_with_incoming(incoming)
+                    .serve_with_incoming_shutdown(incoming, async {
+                        let _ = stopped.await;
+                    })
                     .await
                     .expect("serve");
             });
@@ -139,6 +159,8 @@ impl TestUpstream {
             addr,
             calls,
             behavior,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
         }
     }
 
