@@ -7,6 +7,9 @@
 
 use super::limits::BareLf;
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod reference;
+
 /// Where the scanner stands between two calls of `feed`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Scan {
@@ -256,6 +259,66 @@ mod tests {
         assert_eq!(outcome, Outcome::TooBig);
         assert!(body.is_empty(), "nothing of an oversize message is kept");
         assert_eq!(end, Some(input.len() - 6));
+    }
+
+    /// Every input over the alphabet that matters (CR, LF, dot, other) up to length 8,
+    /// in one piece and byte by byte, agrees with the naive reference model.
+    #[test]
+    fn agrees_with_the_reference_model_exhaustively() {
+        const ALPHABET: [u8; 4] = [b'\r', b'\n', b'.', b'a'];
+        let mut checked = 0;
+        for len in 0..=8u32 {
+            for mut code in 0..4usize.pow(len) {
+                let input: Vec<u8> = (0..len)
+                    .map(|_| {
+                        let b = ALPHABET[code % 4];
+                        code /= 4;
+                        b
+                    })
+                    .collect();
+                for limit in [usize::MAX, 3] {
+                    check_against_reference(&input, limit);
+                }
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, (0..=8).map(|n| 4usize.pow(n)).sum::<usize>());
+    }
+
+    fn check_against_reference(input: &[u8], limit: usize) {
+        let expected = reference::expect(input);
+        for chunk in [input.len().max(1), 1] {
+            let mut rx = Receiver::new(limit, BareLf::Reject);
+            let mut body = Vec::new();
+            let mut end = None;
+            let mut offset = 0;
+            for piece in input.chunks(chunk) {
+                if let Some(n) = rx.feed(piece, &mut body) {
+                    end = Some(offset + n);
+                    break;
+                }
+                offset += piece.len();
+            }
+            assert_eq!(end, expected.end, "{input:?}: end");
+            if end.is_none() {
+                continue;
+            }
+            let outcome = rx.outcome();
+            if expected.bare {
+                assert!(
+                    matches!(outcome, Outcome::BareLineEnding | Outcome::TooBig),
+                    "{input:?}: {outcome:?}"
+                );
+            } else if expected.body.len() > limit {
+                assert_eq!(outcome, Outcome::TooBig, "{input:?}");
+            } else {
+                assert_eq!(
+                    (outcome, &body),
+                    (Outcome::Complete, &expected.body),
+                    "{input:?}"
+                );
+            }
+        }
     }
 
     #[test]
