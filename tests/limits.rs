@@ -99,3 +99,33 @@ fn idle_client_gets_421_and_is_closed() {
     assert_code(&smtp.read_reply(), "421 4.4.2");
     assert!(smtp.is_closed());
 }
+
+#[test]
+fn client_that_never_reads_replies_is_disconnected() {
+    use std::io::Write as _;
+    let upstream = TestUpstream::start(Behavior::Accept);
+    let gateway = Gateway::start_with(&upstream.url(), &["--command-timeout", "1s"]);
+    // A tiny receive window so the gateway's replies back up quickly.
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    socket.connect(&gateway.addr.into()).expect("connect");
+    let mut stream: std::net::TcpStream = socket.into();
+    // If the gateway never gave up, this write would block and time out.
+    stream
+        .set_write_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
+    let chunk = b"NOOP\r\n".repeat(10_000);
+    let error = loop {
+        if let Err(error) = stream.write_all(&chunk) {
+            break error;
+        }
+    };
+    assert!(
+        matches!(
+            error.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+        ),
+        "the gateway closed the connection: {error}"
+    );
+}

@@ -77,8 +77,18 @@ async fn drive(
 ) -> std::io::Result<()> {
     loop {
         if !session.transmit().is_empty() {
-            io.write_all(session.transmit()).await?;
-            io.flush().await?;
+            // A client that stops reading must not pin the connection: writes get the
+            // same deadline as reads.
+            let write = async { Ok(write_all(io, session.transmit()).await) };
+            match glommio::timer::timeout(ctx.session.limits.command_timeout, write).await {
+                Ok(written) => written?,
+                Err(_) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "write timed out",
+                    ));
+                }
+            }
             session.transmitted();
         }
         if session.is_closed() {
@@ -129,6 +139,11 @@ async fn drive(
             }
         }
     }
+}
+
+async fn write_all(io: &mut ServerIo, bytes: &[u8]) -> std::io::Result<()> {
+    io.write_all(bytes).await?;
+    io.flush().await
 }
 
 fn offer(session: &mut Session, input: &mut Input) {
