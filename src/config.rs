@@ -9,8 +9,9 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use http::uri::PathAndQuery;
 
+use crate::cidr::{AllowList, Cidr};
 use crate::mime::MimeLimits;
-use crate::smtp::{BareLf, Limits};
+use crate::smtp::{BareLf, Credentials, Limits};
 use crate::tls::{Identity, TlsError, UpstreamTrust};
 use crate::upstream::target::{self, Target, TargetError};
 
@@ -86,10 +87,39 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "MODE", env = "SMTPGATE_BARE_LF", default_value_t = BareLfArg::Reject)]
     pub bare_lf: BareLfArg,
 
+    /// Local relay listener: plaintext SMTP without AUTH, for loopback and --relay-allow
+    /// networks only, submitting with --relay-application and --relay-token-file
+    /// (repeatable). Without --listen, no STARTTLS listener is opened.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "SMTPGATE_LISTEN_RELAY",
+        value_delimiter = ','
+    )]
+    pub listen_relay: Vec<SocketAddr>,
+
+    /// Network allowed to use the relay listener besides loopback (repeatable), e.g.
+    /// 10.0.0.0/8. Required when a relay listener is not on a loopback address.
+    #[arg(long, value_name = "CIDR", env = "SMTPGATE_RELAY_ALLOW", value_delimiter = ',', value_parser = parse_cidr)]
+    pub relay_allow: Vec<Cidr>,
+
+    /// Application code the relay listener submits with.
+    #[arg(long, value_name = "CODE", env = "SMTPGATE_RELAY_APPLICATION")]
+    pub relay_application: Option<String>,
+
+    /// File holding the API token the relay listener submits with (surrounding
+    /// whitespace trimmed).
+    #[arg(long, value_name = "PATH", env = "SMTPGATE_RELAY_TOKEN_FILE")]
+    pub relay_token_file: Option<PathBuf>,
+
     /// Development mode: self-signed certificate, in-process upstream sink printing each
     /// request as JSON, listener 127.0.0.1:2525.
     #[arg(long, env = "SMTPGATE_DEV")]
     pub dev: bool,
+}
+
+fn parse_cidr(text: &str) -> Result<Cidr, String> {
+    text.parse()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -121,11 +151,22 @@ pub enum UpstreamSource {
     DevSink,
 }
 
+/// The local relay listener's settings.
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    pub listen: Vec<SocketAddr>,
+    pub allow: AllowList,
+    pub credentials: Credentials,
+}
+
 /// A validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// STARTTLS submission listeners (may be empty when a relay listener is given).
     pub listen: Vec<SocketAddr>,
-    pub tls: TlsSource,
+    /// Present whenever `listen` is not empty.
+    pub tls: Option<TlsSource>,
+    pub relay: Option<RelayConfig>,
     pub upstream: UpstreamSource,
     pub upstream_method: PathAndQuery,
     pub upstream_timeout: Duration,
@@ -144,6 +185,9 @@ pub enum ConfigError {
     Method(TargetError),
     Hostname(String),
     Tls(TlsError),
+    RelayMissing(&'static str),
+    RelayToken { path: PathBuf, reason: String },
+    RelayExposed(SocketAddr),
 }
 
 impl std::fmt::Display for ConfigError {
@@ -157,6 +201,18 @@ impl std::fmt::Display for ConfigError {
                 "invalid value for '--hostname': {h:?} is not a host name"
             ),
             Self::Tls(e) => write!(f, "--tls-cert/--tls-key: {e}"),
+            Self::RelayMissing(flag) => write!(f, "--listen-relay needs {flag}"),
+            Self::RelayToken { path, reason } => {
+                write!(
+                    f,
+                    "invalid value for '--relay-token-file': {}: {reason}",
+                    path.display()
+                )
+            }
+            Self::RelayExposed(addr) => write!(
+                f,
+                "--listen-relay {addr} is not a loopback address: give --relay-allow for the networks that may use it"
+            ),
         }
     }
 }
@@ -165,18 +221,23 @@ impl std::error::Error for ConfigError {}
 
 impl Config {
     pub fn from_args(args: Args) -> Result<Self, ConfigError> {
+        let relay = relay_config(&args)?;
         let listen = if !args.listen.is_empty() {
             args.listen
+        } else if relay.is_some() {
+            // A relay-only sidecar opens no STARTTLS listener and needs no certificate.
+            Vec::new()
         } else if args.dev {
             vec![SocketAddr::from(([127, 0, 0, 1], 2525))]
         } else {
             vec![SocketAddr::from(([0, 0, 0, 0], 587))]
         };
-        let tls = match (args.tls_cert, args.tls_key) {
-            (Some(cert), Some(key)) => TlsSource::Files { cert, key },
-            (None, None) if args.dev => TlsSource::SelfSigned,
-            (None, _) => return Err(ConfigError::Missing("--tls-cert")),
-            (Some(_), None) => return Err(ConfigError::Missing("--tls-key")),
+        let tls = match (listen.is_empty(), args.tls_cert, args.tls_key) {
+            (true, _, _) => None,
+            (false, Some(cert), Some(key)) => Some(TlsSource::Files { cert, key }),
+            (false, None, None) if args.dev => Some(TlsSource::SelfSigned),
+            (false, None, _) => return Err(ConfigError::Missing("--tls-cert")),
+            (false, Some(_), None) => return Err(ConfigError::Missing("--tls-key")),
         };
         let upstream = match args.upstream {
             Some(url) => UpstreamSource::Url(Target::parse(&url).map_err(ConfigError::Upstream)?),
@@ -208,6 +269,7 @@ impl Config {
         Ok(Self {
             listen,
             tls,
+            relay,
             upstream,
             upstream_method,
             upstream_timeout: args.upstream_timeout,
@@ -221,23 +283,62 @@ impl Config {
 
     /// The STARTTLS identity, loaded (or generated) once for all shards. For a
     /// self-signed one, also its certificate in PEM.
-    pub fn identity(&self) -> Result<(Identity, Option<String>), ConfigError> {
-        match &self.tls {
-            TlsSource::Files { cert, key } => Identity::from_pem_files(cert, key)
-                .map(|id| (id, None))
-                .map_err(ConfigError::Tls),
-            TlsSource::SelfSigned => {
-                let names = vec![self.hostname.clone(), "localhost".into()];
-                Identity::self_signed(&names)
-                    .map(|(id, pem)| (id, Some(pem)))
-                    .map_err(ConfigError::Tls)
+    /// The STARTTLS identity (when there are STARTTLS listeners), loaded or generated
+    /// once for all shards. For a self-signed one, also its certificate in PEM.
+    pub fn identity(&self) -> Result<Option<(Identity, Option<String>)>, ConfigError> {
+        let identity = match &self.tls {
+            None => return Ok(None),
+            Some(TlsSource::Files { cert, key }) => {
+                Identity::from_pem_files(cert, key).map(|id| (id, None))
             }
-        }
+            Some(TlsSource::SelfSigned) => {
+                let names = vec![self.hostname.clone(), "localhost".into()];
+                Identity::self_signed(&names).map(|(id, pem)| (id, Some(pem)))
+            }
+        };
+        identity.map(Some).map_err(ConfigError::Tls)
     }
 
     pub fn upstream_trust(&self) -> Result<UpstreamTrust, ConfigError> {
         UpstreamTrust::new(self.upstream_ca.as_deref()).map_err(ConfigError::Tls)
     }
+}
+
+fn relay_config(args: &Args) -> Result<Option<RelayConfig>, ConfigError> {
+    if args.listen_relay.is_empty() {
+        return Ok(None);
+    }
+    let application = args
+        .relay_application
+        .clone()
+        .ok_or(ConfigError::RelayMissing("--relay-application"))?;
+    let path = args
+        .relay_token_file
+        .clone()
+        .ok_or(ConfigError::RelayMissing("--relay-token-file"))?;
+    let token_error = |reason: String| ConfigError::RelayToken {
+        path: path.clone(),
+        reason,
+    };
+    let token = std::fs::read_to_string(&path).map_err(|e| token_error(e.to_string()))?;
+    let credentials = crate::smtp::auth::credentials(
+        application.as_bytes(),
+        token.trim().as_bytes(),
+    )
+    .map_err(|_| {
+        token_error("the application code or the token is empty or has control characters".into())
+    })?;
+    let allow = AllowList::new(args.relay_allow.clone());
+    if let Some(&exposed) = args.listen_relay.iter().find(|a| !a.ip().is_loopback())
+        && allow.is_empty()
+    {
+        return Err(ConfigError::RelayExposed(exposed));
+    }
+    Ok(Some(RelayConfig {
+        listen: args.listen_relay.clone(),
+        allow,
+        credentials,
+    }))
 }
 
 fn online_cores() -> usize {
@@ -266,7 +367,8 @@ mod tests {
     fn dev_defaults() {
         let c = parse(&["--dev"]).expect("dev alone is enough");
         assert_eq!(c.listen, [SocketAddr::from(([127, 0, 0, 1], 2525))]);
-        assert!(matches!(c.tls, TlsSource::SelfSigned));
+        assert!(matches!(c.tls, Some(TlsSource::SelfSigned)));
+        assert!(c.relay.is_none());
         assert!(matches!(c.upstream, UpstreamSource::DevSink));
         assert_eq!(c.upstream_timeout, Duration::from_secs(30));
         assert_eq!(c.limits.max_message_size, 26_214_400);
@@ -327,6 +429,74 @@ mod tests {
                 .unwrap_err()
                 .contains("--listen")
         );
+    }
+
+    fn token_file(name: &str, contents: &str) -> String {
+        let path =
+            std::env::temp_dir().join(format!("smtpgate-config-{}-{name}", std::process::id()));
+        std::fs::write(&path, contents).expect("write token file");
+        path.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn relay_only_needs_no_certificate_and_opens_no_starttls_listener() {
+        let token = token_file("relay-only", "  tok-123\n");
+        let c = parse(&[
+            "--listen-relay",
+            "127.0.0.1:2526",
+            "--relay-application",
+            "APP",
+            "--relay-token-file",
+            &token,
+            "--upstream",
+            "http://127.0.0.1:50051",
+        ])
+        .expect("valid");
+        assert!(c.listen.is_empty() && c.tls.is_none());
+        let relay = c.relay.expect("relay");
+        assert_eq!(relay.credentials.application, "APP");
+        assert_eq!(
+            relay.credentials.token.expose(),
+            "tok-123",
+            "whitespace and newline trimmed"
+        );
+    }
+
+    #[test]
+    fn relay_needs_credentials_and_an_allow_list_off_loopback() {
+        let token = token_file("exposed", "tok");
+        let base = ["--dev", "--listen-relay", "0.0.0.0:2526"];
+        let err = parse(&base).unwrap_err();
+        assert!(err.contains("--relay-application"), "{err}");
+        let err = parse(&[&base[..], &["--relay-application", "A"]].concat()).unwrap_err();
+        assert!(err.contains("--relay-token-file"), "{err}");
+        let with_creds = [
+            &base[..],
+            &["--relay-application", "A", "--relay-token-file", &token],
+        ]
+        .concat();
+        let err = parse(&with_creds).unwrap_err();
+        assert!(err.contains("--relay-allow"), "{err}");
+        let c =
+            parse(&[&with_creds[..], &["--relay-allow", "10.0.0.0/8"]].concat()).expect("valid");
+        assert!(
+            c.listen.is_empty() && c.tls.is_none(),
+            "relay only, even with --dev"
+        );
+        let empty = token_file("empty", " \n");
+        let err = parse(&[
+            "--dev",
+            "--listen-relay",
+            "127.0.0.1:1",
+            "--relay-application",
+            "A",
+            "--relay-token-file",
+            &empty,
+        ])
+        .unwrap_err();
+        assert!(err.contains("--relay-token-file"), "{err}");
+        let err = parse(&["--dev", "--relay-allow", "10.0.0.1/8"]).unwrap_err();
+        assert!(err.contains("--relay-allow"), "{err}");
     }
 
     #[test]

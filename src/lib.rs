@@ -6,6 +6,7 @@
 //! `smtp` (sans-IO protocol) → `mime` (MIME → Notify mapping) → `upstream` (gRPC
 //! framing, verdicts, the per-shard h2 channel) → `tls` → `shard` (executors, drivers).
 
+pub mod cidr;
 pub mod config;
 pub mod mime;
 pub mod notify;

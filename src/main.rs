@@ -30,6 +30,9 @@ fn main() {
     for addr in &server.listeners {
         println!("smtpgate listening on {addr} (starttls)");
     }
+    for addr in &server.relay_listeners {
+        println!("smtpgate listening on {addr} (relay)");
+    }
     tracing::info!(shards = config.shards, upstream = %server.upstream, "smtpgate up");
     server.wait();
 }

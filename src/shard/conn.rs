@@ -8,8 +8,8 @@ use std::time::Instant;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
-use super::context::ShardContext;
-use crate::smtp::{Event, Session};
+use super::context::{ListenerKind, ShardContext};
+use crate::smtp::{Event, Session, reply};
 use crate::tls::Io;
 
 type ServerIo = Io<futures_rustls::server::TlsStream<TcpStream>>;
@@ -57,10 +57,25 @@ impl Input {
     }
 }
 
-pub async fn serve(tcp: TcpStream, ctx: Rc<ShardContext>) {
+pub async fn serve(tcp: TcpStream, ctx: Rc<ShardContext>, kind: ListenerKind) {
     let peer = tcp.peer_addr().ok();
     let mut io: ServerIo = Io::Plain(tcp);
-    let mut session = Session::new(Rc::clone(&ctx.session), Instant::now());
+    let config = match (kind, &ctx.submission, &ctx.relay) {
+        (ListenerKind::Submission, Some((config, _)), _) => Rc::clone(config),
+        (ListenerKind::Relay, _, Some(relay)) => {
+            if !peer.is_some_and(|peer| relay.allow.allows(peer.ip())) {
+                tracing::info!(shard = ctx.id, ?peer, "relay access denied");
+                let mut refusal = Vec::new();
+                reply::RELAY_ACCESS_DENIED.write_to(&mut refusal);
+                let _ = write_all(&mut io, &refusal).await;
+                let _ = io.close().await;
+                return;
+            }
+            Rc::clone(&relay.session)
+        }
+        _ => return,
+    };
+    let mut session = Session::new(config, Instant::now());
     let mut input = Input::new();
     let result = drive(&mut io, &mut session, &mut input, &ctx).await;
     if let Err(error) = result {
@@ -80,7 +95,7 @@ async fn drive(
             // A client that stops reading must not pin the connection: writes get the
             // same deadline as reads.
             let write = async { Ok(write_all(io, session.transmit()).await) };
-            match glommio::timer::timeout(ctx.session.limits.command_timeout, write).await {
+            match glommio::timer::timeout(ctx.io_timeout, write).await {
                 Ok(written) => written?,
                 Err(_) => {
                     return Err(std::io::Error::new(
@@ -158,12 +173,16 @@ async fn starttls(
     session: &mut Session,
     ctx: &ShardContext,
 ) -> std::io::Result<()> {
+    let Some((_, acceptor)) = &ctx.submission else {
+        return Err(std::io::Error::other(
+            "STARTTLS without a TLS configuration",
+        ));
+    };
     let Some(tcp) = io.take_plain() else {
         return Err(std::io::Error::other("STARTTLS on a TLS socket"));
     };
-    let deadline = ctx.session.limits.command_timeout;
-    let handshake = async { Ok(ctx.tls.accept(tcp).await) };
-    match glommio::timer::timeout(deadline, handshake).await {
+    let handshake = async { Ok(acceptor.accept(tcp).await) };
+    match glommio::timer::timeout(ctx.io_timeout, handshake).await {
         Ok(Ok(tls)) => {
             *io = Io::Tls(Box::new(tls));
             session.handle_tls_established(Instant::now());

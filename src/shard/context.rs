@@ -4,20 +4,37 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bumpalo::Bump;
 use futures_rustls::TlsAcceptor;
 
 use super::pool::BufferPool;
+use crate::cidr::AllowList;
 use crate::mime::{self, Envelope, MimeLimits};
 use crate::smtp::{Reply, SessionConfig, Submission};
 use crate::upstream::{Channel, Outcome, verdict};
 
+/// What a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenerKind {
+    Submission,
+    Relay,
+}
+
+/// The relay listener's settings on one shard.
+pub struct Relay {
+    pub session: Rc<SessionConfig>,
+    pub allow: AllowList,
+}
+
 pub struct ShardContext {
     pub id: usize,
-    pub session: Rc<SessionConfig>,
-    pub tls: TlsAcceptor,
+    /// STARTTLS submission: session settings and the TLS acceptor (when listening).
+    pub submission: Option<(Rc<SessionConfig>, TlsAcceptor)>,
+    pub relay: Option<Relay>,
+    /// Deadline for client IO (reads, writes, the TLS handshake).
+    pub io_timeout: Duration,
     pub channel: Channel,
     pub mime_limits: MimeLimits,
     pub bodies: BufferPool,
@@ -27,15 +44,28 @@ pub struct ShardContext {
 impl ShardContext {
     pub fn new(
         id: usize,
-        session: SessionConfig,
-        tls: TlsAcceptor,
+        submission: Option<(SessionConfig, TlsAcceptor)>,
+        relay: Option<(SessionConfig, AllowList)>,
         channel: Channel,
         mime_limits: MimeLimits,
     ) -> Self {
+        let io_timeout = submission
+            .as_ref()
+            .map(|(config, _)| config.limits.command_timeout)
+            .or_else(|| {
+                relay
+                    .as_ref()
+                    .map(|(config, _)| config.limits.command_timeout)
+            })
+            .unwrap_or(Duration::from_secs(300));
         Self {
             id,
-            session: Rc::new(session),
-            tls,
+            submission: submission.map(|(config, tls)| (Rc::new(config), tls)),
+            relay: relay.map(|(config, allow)| Relay {
+                session: Rc::new(config),
+                allow,
+            }),
+            io_timeout,
             channel,
             mime_limits,
             bodies: BufferPool::new(64, 1 << 20),

@@ -17,12 +17,12 @@ use glommio::net::TcpListener;
 use glommio::{CpuSet, LocalExecutorPoolBuilder, PoolPlacement, PoolThreadHandles};
 
 use crate::config::{Config, ConfigError, UpstreamSource};
-use crate::smtp::SessionConfig;
+use crate::smtp::{Mode, SessionConfig};
 use crate::tls::{Identity, TlsError, UpstreamTrust};
 use crate::upstream::channel::ChannelConfig;
 use crate::upstream::{Channel, Target, sink};
 
-use context::ShardContext;
+use context::{ListenerKind, ShardContext};
 
 #[derive(Debug)]
 pub enum StartError {
@@ -58,8 +58,10 @@ impl From<ConfigError> for StartError {
 
 /// A running gateway.
 pub struct Server {
-    /// The bound listener addresses (ports resolved when `:0` was asked for).
+    /// The bound STARTTLS listener addresses (ports resolved when `:0` was asked for).
     pub listeners: Vec<SocketAddr>,
+    /// The bound relay listener addresses.
+    pub relay_listeners: Vec<SocketAddr>,
     /// The upstream URL in use (the in-process sink's under `--dev`).
     pub upstream: String,
     /// PEM of the self-signed certificate, when one was generated.
@@ -80,16 +82,19 @@ impl Server {
 
 /// What every shard is built from; cloned once per shard at start.
 struct Blueprint {
-    listeners: Vec<SocketAddr>,
+    listeners: Vec<(SocketAddr, ListenerKind)>,
     hostname: String,
     config: Config,
-    identity: Identity,
+    identity: Option<Identity>,
     trust: UpstreamTrust,
     target: Target,
 }
 
 pub fn start(config: &Config) -> Result<Server, StartError> {
-    let (identity, self_signed_pem) = config.identity()?;
+    let (identity, self_signed_pem) = match config.identity()? {
+        Some((identity, pem)) => (Some(identity), pem),
+        None => (None, None),
+    };
     let trust = config.upstream_trust()?;
     let target = match &config.upstream {
         UpstreamSource::Url(target) => target.clone(),
@@ -104,11 +109,25 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
     // the ports until the shards have bound them.
     let mut placeholders = Vec::new();
     let mut listeners = Vec::new();
-    for &addr in &config.listen {
+    let relay_addrs = config.relay.iter().flat_map(|relay| relay.listen.iter());
+    let wanted = (config.listen.iter().map(|&a| (a, ListenerKind::Submission)))
+        .chain(relay_addrs.map(|&a| (a, ListenerKind::Relay)));
+    for (addr, kind) in wanted {
         let (bound, placeholder) = reserve(addr)?;
-        listeners.push(bound);
+        listeners.push((bound, kind));
         placeholders.extend(placeholder);
     }
+    let bound_of = |wanted: ListenerKind| {
+        listeners
+            .iter()
+            .filter(|(_, kind)| *kind == wanted)
+            .map(|&(addr, _)| addr)
+            .collect()
+    };
+    let (submission_addrs, relay_addrs) = (
+        bound_of(ListenerKind::Submission),
+        bound_of(ListenerKind::Relay),
+    );
 
     let blueprint = Arc::new(Blueprint {
         listeners: listeners.clone(),
@@ -143,7 +162,8 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
     }
     drop(placeholders);
     Ok(Server {
-        listeners,
+        listeners: submission_addrs,
+        relay_listeners: relay_addrs,
         upstream: format!("{}://{}", target.scheme, target.authority),
         self_signed_pem,
         handles,
@@ -189,20 +209,35 @@ async fn run_shard(id: usize, blueprint: Arc<Blueprint>, ready: mpsc::Sender<Res
     let _ = ready.send(Ok(()));
     let loops: Vec<_> = listeners
         .into_iter()
-        .map(|listener| glommio::spawn_local(accept_loop(listener, Rc::clone(&ctx))))
+        .map(|(listener, kind)| glommio::spawn_local(accept_loop(listener, kind, Rc::clone(&ctx))))
         .collect();
     for task in loops {
         task.await;
     }
 }
 
+type ShardListeners = Vec<(TcpListener, ListenerKind)>;
+
 fn setup_shard(
     id: usize,
     blueprint: &Blueprint,
-) -> Result<(Rc<ShardContext>, Vec<TcpListener>), String> {
+) -> Result<(Rc<ShardContext>, ShardListeners), String> {
     let config = &blueprint.config;
     let tls_error = |e: TlsError| e.to_string();
-    let acceptor = TlsAcceptor::from(blueprint.identity.server_config().map_err(tls_error)?);
+    let submission = match &blueprint.identity {
+        Some(identity) => {
+            let acceptor = TlsAcceptor::from(identity.server_config().map_err(tls_error)?);
+            let session =
+                SessionConfig::new(&blueprint.hostname, config.limits.clone(), Mode::Submission);
+            Some((session, acceptor))
+        }
+        None => None,
+    };
+    let relay = config.relay.as_ref().map(|relay| {
+        let mode = Mode::Relay(Rc::new(relay.credentials.clone()));
+        let session = SessionConfig::new(&blueprint.hostname, config.limits.clone(), mode);
+        (session, relay.allow.clone())
+    });
     let upstream_tls = if blueprint.target.tls {
         let name = blueprint.target.server_name().map_err(|e| e.to_string())?;
         Some((blueprint.trust.client_config().map_err(tls_error)?, name))
@@ -215,23 +250,25 @@ fn setup_shard(
         timeout: config.upstream_timeout,
         tls: upstream_tls,
     });
-    let session = SessionConfig::new(&blueprint.hostname, config.limits.clone(), true);
     let ctx = Rc::new(ShardContext::new(
         id,
-        session,
-        acceptor,
+        submission,
+        relay,
         channel,
         config.mime_limits,
     ));
     let listeners = blueprint
         .listeners
         .iter()
-        .map(|addr| TcpListener::bind(addr).map_err(|e| format!("--listen {addr}: {e}")))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|&(addr, kind)| {
+            let listener = TcpListener::bind(addr).map_err(|e| format!("listener {addr}: {e}"))?;
+            Ok((listener, kind))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     Ok((ctx, listeners))
 }
 
-async fn accept_loop(listener: TcpListener, ctx: Rc<ShardContext>) {
+async fn accept_loop(listener: TcpListener, kind: ListenerKind, ctx: Rc<ShardContext>) {
     loop {
         match listener.accept().await {
             Ok(tcp) => {
@@ -239,7 +276,7 @@ async fn accept_loop(listener: TcpListener, ctx: Rc<ShardContext>) {
                 if let Err(error) = tcp.set_nodelay(true) {
                     tracing::debug!(%error, "cannot set TCP_NODELAY");
                 }
-                glommio::spawn_local(conn::serve(tcp, Rc::clone(&ctx))).detach();
+                glommio::spawn_local(conn::serve(tcp, Rc::clone(&ctx), kind)).detach();
             }
             Err(error) => {
                 // Out of descriptors and the like: back off instead of spinning.

@@ -187,6 +187,8 @@ pub const RCPT_FIRST: Reply = Reply::new(503, "5.5.1", "Need RCPT command first"
 pub const ALREADY_AUTHENTICATED: Reply = Reply::new(503, "5.5.1", "Already authenticated");
 pub const AUTH_IN_TRANSACTION: Reply =
     Reply::new(503, "5.5.1", "AUTH not allowed during a mail transaction");
+pub const AUTH_NOT_ENABLED: Reply =
+    Reply::new(503, "5.5.1", "Authentication not enabled on this listener");
 pub const TLS_ALREADY_ACTIVE: Reply = Reply::new(503, "5.5.1", "TLS already active");
 pub const TLS_UNAVAILABLE: Reply = Reply::new(502, "5.5.1", "STARTTLS not available");
 pub const AUTH_MECHANISM: Reply = Reply::new(504, "5.5.4", "Unrecognized authentication type");
@@ -208,6 +210,8 @@ pub const PIPELINED_STARTTLS: Reply = Reply::new(
     "5.5.0",
     "Commands pipelined after STARTTLS, closing connection",
 );
+pub const RELAY_ACCESS_DENIED: Reply =
+    Reply::new(554, "5.7.1", "Relay access denied, closing connection");
 pub const NO_VALID_RECIPIENTS: Reply = Reply::new(554, "5.5.1", "No valid recipients");
 pub const UNSUPPORTED_PARAMETER: Reply = Reply::new(
     555,

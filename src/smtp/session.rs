@@ -17,13 +17,22 @@ use super::data::{self, Outcome};
 use super::limits::Limits;
 use super::reply::{self, Reply};
 
+/// What kind of listener a session came from.
+#[derive(Clone, Debug)]
+pub enum Mode {
+    /// STARTTLS submission: TLS before AUTH, AUTH before MAIL.
+    Submission,
+    /// Local relay (a sidecar on the application host): plaintext, no AUTH; every
+    /// message is submitted with these credentials.
+    Relay(Rc<Credentials>),
+}
+
 /// Per-listener settings shared (per shard) by every session, with the fixed replies
 /// rendered once.
 #[derive(Debug)]
 pub struct SessionConfig {
     pub limits: Limits,
-    /// Whether this listener offers STARTTLS.
-    pub starttls: bool,
+    pub mode: Mode,
     greeting: Vec<u8>,
     helo: Vec<u8>,
     ehlo_plain: Vec<u8>,
@@ -31,7 +40,8 @@ pub struct SessionConfig {
 }
 
 impl SessionConfig {
-    pub fn new(hostname: &str, limits: Limits, starttls: bool) -> Self {
+    pub fn new(hostname: &str, limits: Limits, mode: Mode) -> Self {
+        let starttls = matches!(mode, Mode::Submission);
         let size = format!("SIZE {}", limits.max_message_size);
         let common = [
             "PIPELINING",
@@ -51,8 +61,13 @@ impl SessionConfig {
             ehlo_plain: ehlo(starttls.then_some("STARTTLS")),
             ehlo_tls: ehlo(Some("AUTH PLAIN LOGIN")),
             limits,
-            starttls,
+            mode,
         }
+    }
+
+    /// Whether this listener offers (and requires) STARTTLS and AUTH.
+    pub fn is_submission(&self) -> bool {
+        matches!(self.mode, Mode::Submission)
     }
 }
 
@@ -125,13 +140,17 @@ impl Session {
     pub fn new(config: Rc<SessionConfig>, now: Instant) -> Self {
         let mut transmit = Vec::with_capacity(256);
         transmit.extend_from_slice(&config.greeting);
+        let credentials = match &config.mode {
+            Mode::Relay(credentials) => Some(Rc::clone(credentials)),
+            Mode::Submission => None,
+        };
         Self {
             deadline: now + config.limits.command_timeout,
             config,
             state: State::Command,
             tls: false,
             greeted: false,
-            credentials: None,
+            credentials,
             mail_from: None,
             size_hint: 0,
             recipients: Vec::new(),
@@ -418,7 +437,7 @@ impl Session {
         if self.tls {
             return self.refuse(reply::TLS_ALREADY_ACTIVE);
         }
-        if !self.config.starttls {
+        if !self.config.is_submission() {
             return self.refuse(reply::TLS_UNAVAILABLE);
         }
         if pipelined_after {
@@ -431,6 +450,9 @@ impl Session {
     }
 
     fn auth(&mut self, mechanism: Mechanism, initial_response: Option<&str>) {
+        if !self.config.is_submission() {
+            return self.refuse(reply::AUTH_NOT_ENABLED);
+        }
         if !self.tls {
             return self.refuse(reply::TLS_REQUIRED);
         }
@@ -499,7 +521,7 @@ impl Session {
     fn may_transact(&mut self) -> bool {
         let refusal = if !self.greeted {
             reply::EHLO_FIRST
-        } else if !self.tls {
+        } else if !self.tls && self.config.is_submission() {
             reply::TLS_REQUIRED
         } else if self.credentials.is_none() {
             reply::AUTH_REQUIRED

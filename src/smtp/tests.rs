@@ -23,7 +23,7 @@ impl Dialog {
     }
 
     fn with_limits(limits: Limits) -> Self {
-        let config = Rc::new(SessionConfig::new("mx.test", limits, true));
+        let config = Rc::new(SessionConfig::new("mx.test", limits, Mode::Submission));
         let now = Instant::now();
         let mut dialog = Self {
             session: Session::new(config, now),
@@ -680,4 +680,57 @@ fn random_lines_never_panic_the_command_parser() {
             assert!(forward_path.contains('@') && forward_path.is_ascii());
         }
     }
+}
+
+fn relay_dialog() -> Dialog {
+    let credentials = Rc::new(auth::credentials(b"RELAY-APP", b"relay-token").expect("valid"));
+    let config = Rc::new(SessionConfig::new(
+        "mx.test",
+        Limits::default(),
+        Mode::Relay(credentials),
+    ));
+    let now = Instant::now();
+    let mut d = Dialog {
+        session: Session::new(config, now),
+        now,
+        pending: Vec::new(),
+        submitted: Vec::new(),
+        starttls_requested: false,
+    };
+    assert_eq!(d.output(), "220 mx.test ESMTP\r\n");
+    d
+}
+
+#[test]
+fn relay_mode_needs_neither_tls_nor_auth() {
+    let mut d = relay_dialog();
+    let ehlo = d.send("EHLO app-host\r\n");
+    assert!(ehlo.ends_with("250 ENHANCEDSTATUSCODES\r\n"), "{ehlo}");
+    assert!(
+        !ehlo.contains("STARTTLS") && !ehlo.contains("AUTH"),
+        "{ehlo}"
+    );
+    let out =
+        d.send("MAIL FROM:<a@b.c>\r\nRCPT TO:<x@y.z>\r\nDATA\r\nSubject: s\r\n\r\nb\r\n.\r\n");
+    assert_eq!(Dialog::codes(&out), ["250 2.1.0", "250 2.1.5", "354 End d"]);
+    assert_eq!(d.submitted[0].credentials.application, "RELAY-APP");
+    assert_eq!(d.submitted[0].credentials.token.expose(), "relay-token");
+}
+
+#[test]
+fn relay_mode_refuses_starttls_and_auth() {
+    let mut d = relay_dialog();
+    d.send("EHLO app-host\r\n");
+    assert!(d.send("STARTTLS\r\n").starts_with("502 5.5.1"));
+    assert!(d.send("AUTH PLAIN AGEAYg==\r\n").starts_with("503 5.5.1"));
+    assert!(
+        d.send("MAIL FROM:<a@b.c>\r\n").starts_with("250 2.1.0"),
+        "still usable"
+    );
+}
+
+#[test]
+fn relay_mode_still_wants_ehlo_first() {
+    let mut d = relay_dialog();
+    assert!(d.send("MAIL FROM:<a@b.c>\r\n").starts_with("503 5.5.1"));
 }

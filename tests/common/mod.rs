@@ -147,3 +147,50 @@ pub fn forward_one(recipients: &[&str], message: &str) -> smtpgate::notify::Noti
     assert_code(&reply, "250 2.0.0 OK MSG-1");
     upstream.only_call().request
 }
+
+/// A gateway with a relay listener (and no STARTTLS one unless `flags` add `--listen`).
+pub struct RelayGateway {
+    pub relay: SocketAddr,
+    pub server: smtpgate::shard::Server,
+}
+
+impl RelayGateway {
+    pub fn start(
+        upstream: &str,
+        application: &str,
+        token_file_contents: &str,
+        flags: &[&str],
+    ) -> Self {
+        let token_file = std::env::temp_dir().join(format!(
+            "smtpgate-relay-token-{}-{}",
+            std::process::id(),
+            TOKEN_FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::write(&token_file, token_file_contents).expect("write token file");
+        let token_path = token_file.to_str().expect("utf-8 path").to_owned();
+        let base = [
+            "smtpgate",
+            "--listen-relay",
+            "127.0.0.1:0",
+            "--relay-application",
+            application,
+            "--relay-token-file",
+            &token_path,
+            "--shards",
+            "1",
+            "--hostname",
+            "mx.test",
+            "--upstream",
+            upstream,
+        ];
+        let args = Args::try_parse_from(base.iter().chain(flags)).expect("valid test flags");
+        let config = Config::from_args(args).expect("valid test config");
+        let server = smtpgate::shard::start(&config).expect("gateway starts");
+        Self {
+            relay: server.relay_listeners[0],
+            server,
+        }
+    }
+}
+
+static TOKEN_FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

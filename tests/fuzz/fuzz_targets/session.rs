@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use smtpgate::smtp::{Event, Limits, Reply, Session, SessionConfig};
+use smtpgate::smtp::{Event, Limits, Mode, Reply, Session, SessionConfig};
 
 const ACCEPTED: Reply = Reply::new(250, "2.0.0", "OK fuzz");
 
@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&first, input)) = data.split_first() else { return };
     let chunk = usize::from(first).max(1);
     let limits = Limits { max_message_size: 4096, max_recipients: 5, ..Limits::default() };
-    let config = Rc::new(SessionConfig::new("fuzz.test", limits, true));
+    let config = Rc::new(SessionConfig::new("fuzz.test", limits, Mode::Submission));
     let mut now = Instant::now();
     let mut session = Session::new(config, now);
     let mut pending: Vec<u8> = Vec::new();
