@@ -172,7 +172,7 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
 
 /// Checks `addr` is free and, for port 0, picks the port: a socket bound with
 /// SO_REUSEPORT (as glommio's listeners are) keeps it until the shards have bound it.
-fn reserve(addr: SocketAddr) -> Result<(SocketAddr, Option<socket2::Socket>), StartError> {
+pub fn reserve(addr: SocketAddr) -> Result<(SocketAddr, Option<socket2::Socket>), StartError> {
     let listen_error = |error| StartError::Listen { addr, error };
     if addr.port() != 0 {
         // A plain bind fails if anyone (even another SO_REUSEPORT process of ours) holds

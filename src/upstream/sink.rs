@@ -27,10 +27,27 @@ pub struct Call<'a> {
     /// The `authorization` header value after `Token `, if present.
     pub token: Option<&'a str>,
     pub request: NotifyRequest,
+    /// Size of the framed request message.
+    pub bytes: usize,
 }
 
-/// Answers a call with a message code, or refuses it with a status.
-pub type Handler = Rc<dyn Fn(Call<'_>) -> Result<String, Status>>;
+/// A handler's answer: a message code or a refusal, sent after `delay`.
+pub struct Answer {
+    pub result: Result<String, Status>,
+    pub delay: Option<std::time::Duration>,
+}
+
+impl From<Result<String, Status>> for Answer {
+    fn from(result: Result<String, Status>) -> Self {
+        Self {
+            result,
+            delay: None,
+        }
+    }
+}
+
+/// Answers each call.
+pub type Handler = Rc<dyn Fn(Call<'_>) -> Answer>;
 
 /// Accepts connections until the listener fails.
 pub async fn serve(listener: TcpListener, method: String, handler: Handler) {
@@ -70,8 +87,11 @@ async fn serve_connection(
         let (request, respond) = stream?;
         let (method, handler) = (Rc::clone(&method), Rc::clone(&handler));
         glommio::spawn_local(async move {
-            let result = handle(request, &method, &handler).await;
-            if let Err(error) = respond_with(respond, result) {
+            let answer = handle(request, &method, &handler).await;
+            if let Some(delay) = answer.delay {
+                glommio::timer::sleep(delay).await;
+            }
+            if let Err(error) = respond_with(respond, answer.result) {
                 tracing::debug!(%error, "sink could not respond");
             }
         })
@@ -80,38 +100,45 @@ async fn serve_connection(
     Ok(())
 }
 
-async fn handle(
-    request: Request<RecvStream>,
-    method: &str,
-    handler: &Handler,
-) -> Result<String, Status> {
+async fn handle(request: Request<RecvStream>, method: &str, handler: &Handler) -> Answer {
     let (parts, mut body) = request.into_parts();
     let mut buffer = BytesMut::new();
     while let Some(chunk) = body.data().await {
-        let chunk = chunk.map_err(|e| Status::new(Code::CANCELLED, e.to_string()))?;
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(e) => return Err(Status::new(Code::CANCELLED, e.to_string())).into(),
+        };
         let _ = body.flow_control().release_capacity(chunk.len());
         if buffer.len() + chunk.len() > MAX_REQUEST + 5 {
-            return Err(Status::new(
+            let refusal = Status::new(
                 Code::RESOURCE_EXHAUSTED,
                 "request message larger than the sink's limit",
-            ));
+            );
+            return Err(refusal).into();
         }
         buffer.extend_from_slice(&chunk);
     }
     if parts.uri.path() != method {
-        return Err(Status::new(
+        let refusal = Status::new(
             Code::UNIMPLEMENTED,
             format!("unknown method {}", parts.uri.path()),
-        ));
+        );
+        return Err(refusal).into();
     }
-    let request = grpc::decode::<NotifyRequest>(&buffer, MAX_REQUEST)
-        .map_err(|e| Status::new(Code::INVALID_ARGUMENT, e.to_string()))?;
+    let request = match grpc::decode::<NotifyRequest>(&buffer, MAX_REQUEST) {
+        Ok(request) => request,
+        Err(e) => return Err(Status::new(Code::INVALID_ARGUMENT, e.to_string())).into(),
+    };
     let token = parts
         .headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Token "));
-    handler(Call { token, request })
+    handler(Call {
+        token,
+        request,
+        bytes: buffer.len(),
+    })
 }
 
 fn respond_with(
@@ -192,7 +219,7 @@ pub fn spawn_dev(method: String) -> std::io::Result<SocketAddr> {
                     let mut stdout = std::io::stdout().lock();
                     let _ = writeln!(stdout, "{line}");
                     let _ = stdout.flush();
-                    Ok(message_code)
+                    Ok(message_code).into()
                 });
                 serve(listener, method, handler).await;
             });

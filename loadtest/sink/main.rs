@@ -1,0 +1,215 @@
+//! `smtpgate-sink`: an upstream for load and fault tests. A real gRPC server of the
+//! Notify contract (h2 on glommio: the same server code as `--dev`'s sink, one executor
+//! per shard so it is never the bottleneck) that answers OK with a message code, after
+//! an optional added latency, or fails a chosen fraction of calls with chosen statuses.
+//! `--record` prints a count/bytes summary (one JSON line on stdout) at exit.
+
+mod latency;
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use glommio::net::TcpListener;
+use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
+use mimalloc::MiMalloc;
+use smtpgate::upstream::grpc::{Code, Status};
+use smtpgate::upstream::sink::{self, Answer, Call, Handler};
+
+use latency::{Latency, Rng};
+
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "smtpgate-sink",
+    version,
+    about = "A Notify gRPC upstream for load and fault tests"
+)]
+struct Args {
+    /// Address to listen on (h2c).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
+    listen: SocketAddr,
+
+    /// Executors (each with its own SO_REUSEPORT listener).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    shards: u16,
+
+    /// gRPC method path served.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/notify.v2.MessagingService/Notify"
+    )]
+    method: String,
+
+    /// Added latency per call: 2ms, uniform:1ms-5ms, exp:2ms (exponential, that mean), or 0.
+    #[arg(long, value_name = "DIST", default_value = "0")]
+    latency: Latency,
+
+    /// Fail this fraction of calls with this status, e.g. UNAVAILABLE=0.01 (repeatable).
+    #[arg(long = "error-rate", value_name = "STATUS=RATE", value_parser = parse_error_rate)]
+    error_rates: Vec<(Code, f64)>,
+
+    /// Print a summary (requests, bytes, replies by status) as one JSON line at exit.
+    #[arg(long)]
+    record: bool,
+
+    /// Exit by itself after this long (otherwise on SIGINT/SIGTERM).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+}
+
+fn parse_error_rate(text: &str) -> Result<(Code, f64), String> {
+    let (name, rate) = text
+        .split_once('=')
+        .ok_or("expected STATUS=RATE, e.g. UNAVAILABLE=0.01")?;
+    let code = (1..=16)
+        .map(Code)
+        .find(|c| c.name().eq_ignore_ascii_case(name.trim()))
+        .ok_or_else(|| format!("{name:?} is not a gRPC status name (e.g. UNAVAILABLE)"))?;
+    let rate: f64 = rate
+        .trim()
+        .parse()
+        .map_err(|_| format!("{rate:?} is not a number"))?;
+    if !(0.0..=1.0).contains(&rate) {
+        return Err(format!("rate {rate} is not between 0 and 1"));
+    }
+    Ok((code, rate))
+}
+
+/// One shard's counters, on their own cache lines: only that shard writes them.
+#[repr(align(128))]
+#[derive(Default)]
+struct ShardStats {
+    requests: AtomicU64,
+    bytes: AtomicU64,
+    by_status: [AtomicU64; 17],
+}
+
+fn main() {
+    let args = Args::try_parse().unwrap_or_else(|e| {
+        let _ = e.print();
+        std::process::exit(if e.use_stderr() { 2 } else { 0 });
+    });
+    let shards = usize::from(args.shards);
+    let stats: Arc<Vec<ShardStats>> =
+        Arc::new((0..shards).map(|_| ShardStats::default()).collect());
+    let (addr, placeholder) =
+        smtpgate::shard::reserve(args.listen).unwrap_or_else(|e| fail(&e.to_string()));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    let next_id = Arc::new(AtomicUsize::new(0));
+    let settings = Arc::new((args.method.clone(), args.latency, args.error_rates.clone()));
+    let pool_stats = Arc::clone(&stats);
+    let handles = LocalExecutorPoolBuilder::new(PoolPlacement::Unbound(shards))
+        .name("smtpgate-sink")
+        .io_memory(512 << 10)
+        .on_all_shards(move || {
+            let id = next_id.fetch_add(1, Ordering::Relaxed);
+            async move {
+                let listener = match TcpListener::bind(addr) {
+                    Ok(listener) => listener,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
+                let (method, latency, error_rates) = (*settings).clone();
+                let handler = shard_handler(id, latency, error_rates, pool_stats);
+                sink::serve(listener, method, handler).await;
+            }
+        })
+        .unwrap_or_else(|e| fail(&e.to_string()));
+    for _ in 0..shards {
+        match ready_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => fail(&format!("--listen {addr}: {e}")),
+            Err(_) => fail("a shard did not start"),
+        }
+    }
+    drop(placeholder);
+    println!("smtpgate-sink listening on {addr}");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .unwrap_or_else(|e| fail(&e.to_string()));
+    }
+    let started = Instant::now();
+    while !stop.load(Ordering::Relaxed) && args.duration.is_none_or(|d| started.elapsed() < d) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if args.record {
+        println!("{}", summary(&stats, started.elapsed()));
+    }
+    // The shards serve forever; the process ends here.
+    drop(handles);
+    std::process::exit(0);
+}
+
+fn shard_handler(
+    id: usize,
+    latency: Latency,
+    error_rates: Vec<(Code, f64)>,
+    stats: Arc<Vec<ShardStats>>,
+) -> Handler {
+    let rng = std::cell::RefCell::new(Rng::new(id as u64 + 1));
+    let counter = std::cell::Cell::new(0u64);
+    Rc::new(move |call: Call<'_>| {
+        let mine = &stats[id];
+        mine.requests.fetch_add(1, Ordering::Relaxed);
+        mine.bytes.fetch_add(call.bytes as u64, Ordering::Relaxed);
+        let mut rng = rng.borrow_mut();
+        let mut draw = rng.unit();
+        let mut result = None;
+        for &(code, rate) in &error_rates {
+            if draw < rate {
+                result = Some(Err(Status::new(code, "injected by smtpgate-sink")));
+                break;
+            }
+            draw -= rate;
+        }
+        let result = result.unwrap_or_else(|| {
+            counter.set(counter.get() + 1);
+            Ok(format!("SINK-{id}-{}", counter.get()))
+        });
+        let code = result
+            .as_ref()
+            .map_or_else(|s: &Status| s.code.0 as usize, |_| 0);
+        mine.by_status[code.min(16)].fetch_add(1, Ordering::Relaxed);
+        Answer {
+            result,
+            delay: latency.sample(&mut rng),
+        }
+    })
+}
+
+fn summary(stats: &[ShardStats], elapsed: Duration) -> serde_json::Value {
+    let total = |f: &dyn Fn(&ShardStats) -> u64| stats.iter().map(f).sum::<u64>();
+    let requests = total(&|s| s.requests.load(Ordering::Relaxed));
+    let bytes = total(&|s| s.bytes.load(Ordering::Relaxed));
+    let mut by_status = serde_json::Map::new();
+    for code in 0..17 {
+        let n = total(&|s| s.by_status[code].load(Ordering::Relaxed));
+        if n > 0 {
+            by_status.insert(Code(code as u32).name().into(), n.into());
+        }
+    }
+    serde_json::json!({
+        "requests": requests,
+        "bytes": bytes,
+        "seconds": elapsed.as_secs_f64(),
+        "requests_per_s": requests as f64 / elapsed.as_secs_f64().max(1e-9),
+        "by_status": by_status,
+    })
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("smtpgate-sink: {message}");
+    std::process::exit(2);
+}

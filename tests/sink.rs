@@ -1,0 +1,134 @@
+//! `smtpgate-sink` as a process: the gateway forwards to it, it injects the statuses and
+//! latency it is told to, and `--record` sums up at SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+use common::*;
+
+struct Sink {
+    child: Child,
+    lines: Receiver<String>,
+    url: String,
+}
+
+impl Sink {
+    fn start(flags: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_smtpgate-sink"))
+            .args(["--listen", "127.0.0.1:0", "--shards", "2", "--record"])
+            .args(flags)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("sink starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("listening line");
+        let addr = first
+            .strip_prefix("smtpgate-sink listening on ")
+            .expect("listening line")
+            .to_owned();
+        Self {
+            child,
+            lines,
+            url: format!("http://{addr}"),
+        }
+    }
+
+    /// SIGTERM, then the `--record` summary.
+    fn stop(mut self) -> serde_json::Value {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("summary line");
+        let _ = self.child.wait();
+        serde_json::from_str(&line).expect("summary is JSON")
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn sink_accepts_and_records() {
+    let sink = Sink::start(&[]);
+    let gateway = Gateway::start(&sink.url);
+    let mut smtp = gateway.login();
+    for _ in 0..3 {
+        assert_code(
+            &send(&mut smtp, &["r@example.com"], &simple_message("s", "b")),
+            "250 2.0.0 OK SINK-",
+        );
+    }
+    let summary = sink.stop();
+    assert_eq!(summary["requests"], 3);
+    assert_eq!(summary["by_status"]["OK"], 3);
+    assert!(summary["bytes"].as_u64().expect("bytes") > 3 * 100);
+}
+
+#[test]
+fn sink_injects_statuses() {
+    let sink = Sink::start(&["--error-rate", "UNAVAILABLE=1"]);
+    let gateway = Gateway::start(&sink.url);
+    let mut smtp = gateway.login();
+    let reply = send(&mut smtp, &["r@example.com"], &simple_message("s", "b"));
+    assert_code(&reply, "451 4.4.1");
+    assert!(reply.contains("injected by smtpgate-sink"), "{reply}");
+    assert_eq!(sink.stop()["by_status"]["UNAVAILABLE"], 1);
+
+    let sink = Sink::start(&["--error-rate", "resource_exhausted=1.0"]);
+    let gateway = Gateway::start(&sink.url);
+    let mut smtp = gateway.login();
+    assert_code(
+        &send(&mut smtp, &["r@example.com"], &simple_message("s", "b")),
+        "452 4.5.3",
+    );
+}
+
+#[test]
+fn sink_latency_trips_the_gateway_deadline() {
+    let sink = Sink::start(&["--latency", "5s"]);
+    let gateway = Gateway::start_with(&sink.url, &["--upstream-timeout", "200ms"]);
+    let mut smtp = gateway.login();
+    assert_code(
+        &send(&mut smtp, &["r@example.com"], &simple_message("s", "b")),
+        "451 4.4.1",
+    );
+}
+
+#[test]
+fn sink_rejects_bad_flags() {
+    for flags in [
+        &["--error-rate", "NOPE=0.1"][..],
+        &["--error-rate", "UNAVAILABLE=2"],
+        &["--latency", "soon"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_smtpgate-sink"))
+            .args(flags)
+            .output()
+            .expect("runs");
+        assert!(!output.status.success(), "{flags:?}");
+    }
+}
