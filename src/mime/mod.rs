@@ -8,6 +8,7 @@ mod address;
 mod attachments;
 mod transaction_id;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use bumpalo::Bump;
@@ -71,13 +72,50 @@ impl std::fmt::Display for MimeError {
 
 impl std::error::Error for MimeError {}
 
-/// Maps one message. `scratch` is reset by the caller between messages.
+/// A mapped message: the request with an empty `email_payload.body`, and the body
+/// itself, borrowed from the received message unless transfer decoding produced it.
+#[derive(Debug)]
+pub struct Mapped<'a> {
+    pub request: NotifyRequest,
+    pub body: Cow<'a, str>,
+}
+
+impl Mapped<'_> {
+    /// The gRPC frame, with the body copied once, straight into it.
+    pub fn into_frame(self) -> bytes::Bytes {
+        notify::frame::encode(self.request, &self.body)
+    }
+
+    /// The whole request, body in place (a copy: for tests, JSON and tools).
+    pub fn into_request(self) -> NotifyRequest {
+        let mut request = self.request;
+        if let Some(notify_request::Kind::Transactional(t)) = &mut request.kind
+            && let Some(payload) = &mut t.email_payload
+        {
+            payload.body = self.body.into_owned();
+        }
+        request
+    }
+}
+
+/// Maps one message into a whole request (see `map` for the forwarding path).
 pub fn to_notify(
     envelope: Envelope<'_>,
     body: &[u8],
     limits: &MimeLimits,
     scratch: &Bump,
 ) -> Result<NotifyRequest, MimeError> {
+    map(envelope, body, limits, scratch).map(Mapped::into_request)
+}
+
+/// Maps one message, keeping its body apart. `scratch` is reset by the caller between
+/// messages.
+pub fn map<'a>(
+    envelope: Envelope<'_>,
+    body: &'a [u8],
+    limits: &MimeLimits,
+    scratch: &Bump,
+) -> Result<Mapped<'a>, MimeError> {
     let mut message = MessageParser::new()
         .parse(body)
         .ok_or(MimeError::Unparseable)?;
@@ -94,8 +132,8 @@ pub fn to_notify(
         .map(|raw| address::list_unsubscribe(raw, scratch))
         .unwrap_or_default();
     let transaction_id = transaction_id::derive(envelope, message.message_id(), body);
-    let body_text = body_text(&message);
-    // Last: attachments take their decoded bytes out of the parsed message.
+    // Last: the body and the attachments are moved out of the parsed message.
+    let body_text = take_body(&mut message);
     let attachments = attachments::take(&mut message);
 
     let transactional = NotifyTransactional {
@@ -110,7 +148,7 @@ pub fn to_notify(
         }),
         email_payload: Some(EmailPayload {
             subject,
-            body: body_text,
+            body: String::new(),
             attachments,
             list_unsubscribe,
             from,
@@ -121,25 +159,45 @@ pub fn to_notify(
         transaction_id,
         ..Default::default()
     };
-    Ok(notify::NotifyRequest {
-        kind: Some(notify_request::Kind::Transactional(transactional)),
+    Ok(Mapped {
+        request: notify::NotifyRequest {
+            kind: Some(notify_request::Kind::Transactional(transactional)),
+        },
+        body: body_text,
     })
 }
 
-/// The HTML part if there is one, else the plain-text part. mail-parser lists text parts
-/// among the HTML bodies too (to render them); only a real `text/html` part counts here.
-fn body_text(message: &Message<'_>) -> String {
-    let part_text = |ids: &[u32], want_html: bool| {
-        ids.iter()
-            .find_map(|&id| match &message.parts.get(id as usize)?.body {
-                PartType::Html(html) if want_html => Some(html.to_string()),
-                PartType::Text(text) if !want_html => Some(text.to_string()),
-                _ => None,
-            })
+/// The HTML part if there is one, else the plain-text part, moved out of the parse.
+/// mail-parser lists text parts among the HTML bodies too (to render them); only a real
+/// `text/html` part counts as HTML here.
+fn take_body<'x>(message: &mut Message<'x>) -> Cow<'x, str> {
+    let find = |ids: &[u32], want_html: bool| {
+        ids.iter().copied().find(|&id| {
+            matches!(
+                (message.parts.get(id as usize).map(|p| &p.body), want_html),
+                (Some(PartType::Html(_)), true) | (Some(PartType::Text(_)), false)
+            )
+        })
     };
-    part_text(&message.html_body, true)
-        .or_else(|| part_text(&message.text_body, false))
-        .unwrap_or_default()
+    let Some(id) = find(&message.html_body, true).or_else(|| find(&message.text_body, false))
+    else {
+        return Cow::Borrowed("");
+    };
+    if message.attachments.contains(&id) {
+        // Also an attachment: leave it in place for `attachments::take`.
+        return match message.parts.get(id as usize).map(|p| &p.body) {
+            Some(PartType::Html(text) | PartType::Text(text)) => Cow::Owned(text.to_string()),
+            _ => Cow::Borrowed(""),
+        };
+    }
+    match message
+        .parts
+        .get_mut(id as usize)
+        .map(|p| std::mem::take(&mut p.body))
+    {
+        Some(PartType::Html(text) | PartType::Text(text)) => text,
+        _ => Cow::Borrowed(""),
+    }
 }
 
 /// Header count, part count and MIME depth, nested messages included.
@@ -240,5 +298,34 @@ mod tests {
         assert_eq!(refusal(eml.as_bytes()), Some(MimeError::TooComplex));
         let fine = "X-A: 1\r\n".repeat(999) + "\r\nbody\r\n";
         assert_eq!(refusal(fine.as_bytes()), None);
+    }
+}
+
+#[cfg(test)]
+mod body_and_attachment {
+    use super::*;
+
+    #[test]
+    fn a_text_part_that_is_also_an_attachment_keeps_both() {
+        let eml = "From: a@example.com\r\nSubject: s\r\nContent-Type: text/plain; name=\"note.txt\"\r\n\
+                   Content-Disposition: attachment; filename=\"note.txt\"\r\n\r\nhello\r\n";
+        let recipients = vec!["r@example.com".to_owned()];
+        let envelope = Envelope {
+            application: "A",
+            recipients: &recipients,
+        };
+        let request = to_notify(
+            envelope,
+            eml.as_bytes(),
+            &MimeLimits::default(),
+            &Bump::new(),
+        )
+        .expect("maps");
+        let Some(notify_request::Kind::Transactional(t)) = request.kind else {
+            panic!("kind")
+        };
+        let payload = t.email_payload.expect("payload");
+        assert_eq!(payload.attachments.len(), 1, "the attachment is kept");
+        assert_eq!(&payload.attachments[0].content[..], b"hello\r\n");
     }
 }

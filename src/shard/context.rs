@@ -77,23 +77,24 @@ impl ShardContext {
     pub async fn forward(&self, submission: &Submission) -> Reply {
         let started = Instant::now();
         let credentials = &submission.credentials;
-        let request = {
+        let frame = {
             let mut scratch = self.scratch.borrow_mut();
             scratch.reset();
             let envelope = Envelope {
                 application: &credentials.application,
                 recipients: &submission.recipients,
             };
-            mime::to_notify(envelope, &submission.body, &self.mime_limits, &scratch)
+            mime::map(envelope, &submission.body, &self.mime_limits, &scratch)
+                .map(mime::Mapped::into_frame)
         };
-        let request = match request {
-            Ok(request) => request,
+        let frame = match frame {
+            Ok(frame) => frame,
             Err(error) => {
                 tracing::info!(shard = self.id, application = %credentials.application, %error, "message refused");
                 return error.reply();
             }
         };
-        let outcome = self.channel.notify(&request, &credentials.token).await;
+        let outcome = self.channel.notify(frame, &credentials.token).await;
         let reply = verdict::reply(&outcome);
         let elapsed_us = started.elapsed().as_micros() as u64;
         let _span = tracing::info_span!(

@@ -20,7 +20,7 @@ use tokio_util::compat::FuturesAsyncReadCompatExt;
 use super::grpc::{self, Code, Status};
 use super::target::Target;
 use super::verdict::{Outcome, TransportError};
-use crate::notify::{NotifyRequest, NotifyResponse};
+use crate::notify::NotifyResponse;
 use crate::smtp::Token;
 use crate::tls::Io;
 
@@ -84,8 +84,9 @@ impl Channel {
         }
     }
 
-    /// One unary Notify call under the configured deadline.
-    pub async fn notify(&self, request: &NotifyRequest, token: &Token) -> Outcome {
+    /// One unary Notify call (`frame`: the encoded request) under the configured
+    /// deadline.
+    pub async fn notify(&self, frame: Bytes, token: &Token) -> Outcome {
         let Ok(authorization) = HeaderValue::from_str(&format!("Token {}", token.expose())) else {
             // A token that cannot be a header value cannot be valid either.
             return Outcome::Refused(Status::new(
@@ -93,13 +94,12 @@ impl Channel {
                 "token is not a valid header value",
             ));
         };
-        let body = grpc::encode(request);
         let call = async {
-            let mut outcome = self.call(body.clone(), &authorization).await;
+            let mut outcome = self.call(frame.clone(), &authorization).await;
             if let Err(Retry) = &outcome {
                 // The upstream refused the stream without processing it (GOAWAY):
                 // safe to send once more on a fresh connection.
-                outcome = self.call(body, &authorization).await;
+                outcome = self.call(frame, &authorization).await;
             }
             Ok(outcome.unwrap_or_else(|Retry| {
                 Outcome::Transport(TransportError::Http2("stream refused by upstream".into()))
