@@ -582,8 +582,11 @@ impl Session {
         let limits = &self.config.limits;
         self.state = State::Data(data::Receiver::new(limits.max_message_size, limits.bare_lf));
         self.body.clear();
-        // Trust SIZE= only so far: a lying client must not make us reserve 25 MiB.
-        self.body.reserve(self.size_hint.min(1 << 20));
+        // SIZE= (never above the limit) saves the reallocations of growing a large
+        // body. Reserved pages are not resident until written, and a client announcing
+        // more than it sends holds no more than one sending the maximum would.
+        self.body
+            .reserve(self.size_hint.min(limits.max_message_size));
         self.send(&reply::START_DATA);
     }
 
