@@ -215,3 +215,35 @@ fn the_same_seed_sends_the_same_bytes() {
     assert_eq!(first, bodies("7"));
     assert_ne!(first, bodies("8"));
 }
+
+#[test]
+fn idle_mode_holds_sessions_open() {
+    let (_upstream, gateway) = accepting_gateway();
+    let target = gateway.addr.to_string();
+    let json = temp_file("idle.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_smtpgate-load"))
+        .args([
+            "--target",
+            &target,
+            "--insecure",
+            "--auth",
+            "A:t",
+            "--idle",
+            "25",
+            "--duration",
+            "1s",
+            "--quiet",
+        ])
+        .args(["--json", json.to_str().expect("utf-8")])
+        .output()
+        .expect("smtpgate-load runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("written")).expect("JSON");
+    assert_eq!(report["idle_sessions_open"], 25, "{report}");
+    assert_eq!(report["errors"], 0);
+}

@@ -4,6 +4,7 @@
 //! `--duration` or `--count`, closed-loop or at a fixed `--rate`.
 
 mod client;
+mod idle;
 mod message;
 mod report;
 mod run;
@@ -124,6 +125,12 @@ struct Args {
     /// No progress line.
     #[arg(long, short = 'q')]
     quiet: bool,
+
+    /// Instead of sending mail: open N sessions (STARTTLS and AUTH as configured), hold
+    /// them idle for --duration (default 10s), then close them. For sizing a host's
+    /// memory per idle session.
+    #[arg(long, value_name = "N", conflicts_with_all = ["count", "rate"])]
+    idle: Option<u32>,
 }
 
 fn parse_size(text: &str) -> Result<usize, String> {
@@ -262,6 +269,23 @@ fn main() {
         "sizes": args.size,
         "rcpts": args.rcpts,
     });
+
+    if let Some(sessions) = args.idle {
+        let hold = match bound {
+            Bound::Duration(d) => d,
+            Bound::Count(_) => Duration::from_secs(10),
+        };
+        let report = idle::hold(Arc::clone(&plan), sessions as usize, hold, args.quiet);
+        println!("{report}");
+        if let Some(path) = &args.json {
+            let mut report = report;
+            report["parameters"] = parameters;
+            let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+            std::fs::write(path, text + "\n")
+                .unwrap_or_else(|e| fail(&format!("--json {}: {e}", path.display())));
+        }
+        return;
+    }
 
     let cells: Vec<(usize, usize)> = args
         .size

@@ -14,13 +14,16 @@ use crate::tls::Io;
 
 type ServerIo = Io<futures_rustls::server::TlsStream<TcpStream>>;
 
-/// Read buffer size: holds the longest line a session accepts (an AUTH line, 12288
-/// octets) with room to spare, and reads DATA in large chunks.
-const READ_BUFFER: usize = 32 * 1024;
+/// The read buffer starts small, so an idle connection costs little memory, doubles
+/// while reads fill it (bulk DATA) up to `MAX_READ_BUFFER`, and shrinks back once the
+/// connection goes quiet. Its maximum holds the longest line a session accepts (an
+/// AUTH line, 12288 octets) with room to spare.
+const MIN_READ_BUFFER: usize = 1024;
+const MAX_READ_BUFFER: usize = 64 * 1024;
 
 /// Bytes read from the socket and not yet consumed by the session.
 struct Input {
-    buf: Box<[u8]>,
+    buf: Vec<u8>,
     start: usize,
     end: usize,
 }
@@ -28,7 +31,7 @@ struct Input {
 impl Input {
     fn new() -> Self {
         Self {
-            buf: vec![0; READ_BUFFER].into_boxed_slice(),
+            buf: vec![0; MIN_READ_BUFFER],
             start: 0,
             end: 0,
         }
@@ -46,14 +49,37 @@ impl Input {
         }
     }
 
-    /// Room to read into, compacting unconsumed bytes to the front first.
+    /// Room to read into: compacts unconsumed bytes to the front, and grows the buffer
+    /// when a line or a burst does not fit.
     fn spare(&mut self) -> &mut [u8] {
         if self.end == self.buf.len() && self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
+        if self.end == self.buf.len() && self.buf.len() < MAX_READ_BUFFER {
+            self.buf
+                .resize((self.buf.len() * 2).min(MAX_READ_BUFFER), 0);
+        }
         &mut self.buf[self.end..]
+    }
+
+    /// After a read of `n` bytes that did (`filled`) or did not fill the room it had: a
+    /// full read means more is coming, so the next read gets a bigger buffer; a small
+    /// read leaving nothing pending in a large buffer means the burst is over, so the
+    /// memory goes back.
+    fn adapt(&mut self, n: usize, filled: bool) {
+        if filled && self.buf.len() < MAX_READ_BUFFER {
+            let grown = (self.buf.len() * 2).min(MAX_READ_BUFFER);
+            self.buf.resize(grown, 0);
+        } else if self.start == self.end
+            && n <= MIN_READ_BUFFER
+            && self.buf.len() > 4 * MIN_READ_BUFFER
+        {
+            self.buf = vec![0; MIN_READ_BUFFER];
+            self.start = 0;
+            self.end = 0;
+        }
     }
 }
 
@@ -128,8 +154,9 @@ async fn drive(
             session.provide_body_buffer(ctx.bodies.take());
         }
         let spare = input.spare();
+        let room = spare.len();
         if spare.is_empty() {
-            // Cannot happen with a buffer larger than the longest line; never spin.
+            // Cannot happen: the buffer's maximum exceeds the longest line; never spin.
             return Err(std::io::Error::other("read buffer full"));
         }
         let read = match session.poll_timeout() {
@@ -151,6 +178,7 @@ async fn drive(
             n => {
                 input.end += n;
                 offer(session, input);
+                input.adapt(n, n == room);
             }
         }
     }
@@ -193,5 +221,59 @@ async fn starttls(
             std::io::ErrorKind::TimedOut,
             "TLS handshake timed out",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Simulates a read of `n` bytes into the spare room.
+    fn read(input: &mut Input, n: usize) -> bool {
+        let room = input.spare().len();
+        let n = n.min(room);
+        input.end += n;
+        n == room
+    }
+
+    #[test]
+    fn grows_under_bursts_and_shrinks_when_quiet() {
+        let mut input = Input::new();
+        assert_eq!(input.buf.len(), MIN_READ_BUFFER);
+        for _ in 0..10 {
+            let filled = read(&mut input, usize::MAX);
+            let n = input.end - input.start;
+            input.consume(n);
+            input.adapt(n, filled);
+        }
+        assert_eq!(
+            input.buf.len(),
+            MAX_READ_BUFFER,
+            "bulk reads grew it to the maximum"
+        );
+        read(&mut input, 6);
+        input.consume(6);
+        input.adapt(6, false);
+        assert_eq!(
+            input.buf.len(),
+            MIN_READ_BUFFER,
+            "a quiet command gives the memory back"
+        );
+    }
+
+    #[test]
+    fn an_unfinished_line_gets_room_up_to_the_maximum() {
+        let mut input = Input::new();
+        // An AUTH line of 12 KiB arrives in pieces and is not consumed until complete.
+        let mut total = 0;
+        while total < 12 * 1024 {
+            total += input.spare().len().min(12 * 1024 - total);
+            input.end = total;
+        }
+        assert_eq!(input.pending().len(), 12 * 1024);
+        assert!(input.buf.len() >= 12 * 1024 && input.buf.len() <= MAX_READ_BUFFER);
+        // Shrinking never drops pending bytes.
+        input.adapt(10, false);
+        assert_eq!(input.pending().len(), 12 * 1024);
     }
 }
