@@ -57,6 +57,10 @@ fn invalid_values_exit_non_zero_with_one_line_naming_the_flag() {
         (&["--dev", "--command-timeout", "0s"], "--command-timeout"),
         (&["--dev", "--max-recipients", "-3"], "--max-recipients"),
         (&["--dev", "--bare-lf", "sometimes"], "--bare-lf"),
+        (
+            &["--dev", "--spin-before-park", "a while"],
+            "--spin-before-park",
+        ),
         (&["--dev", "--listen", "not-an-address"], "--listen"),
         (&["--dev", "--upstream", "gopher://x"], "--upstream"),
         (&["--upstream", "http://127.0.0.1:1"], "--tls-cert"),

@@ -144,9 +144,13 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
     };
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let next_id = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let handles = LocalExecutorPoolBuilder::new(placement)
+    let mut builder = LocalExecutorPoolBuilder::new(placement)
         .name("smtpgate-shard")
-        .io_memory(512 << 10)
+        .io_memory(512 << 10);
+    if let Some(spin) = config.spin_before_park {
+        builder = builder.spin_before_park(spin);
+    }
+    let handles = builder
         .on_all_shards(move || {
             let id = next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             run_shard(id, blueprint, ready_tx)
