@@ -2,9 +2,12 @@
 //! exit non-zero with one line naming the flag, and `--dev` does exactly what the
 //! README shows (listener line, swaks gets 250, one JSON line per message on stdout).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::process::Spawned;
 
 fn smtpgate() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_smtpgate"));
@@ -103,62 +106,26 @@ fn environment_variables_set_flags() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--shards"));
 }
 
-/// Kills the child when the test ends, whatever happens.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A `--dev` gateway on a free port, its stdout lines, and (optionally) stderr in a file.
+/// A `--dev` gateway on a free port (its stderr where the test wants it).
 struct DevGateway {
-    _child: Running,
-    lines: std::sync::mpsc::Receiver<String>,
+    process: Spawned,
     addr: String,
 }
 
 impl DevGateway {
     fn start(log_level: &str, stderr: Stdio) -> Self {
-        let child = smtpgate()
-            .args(["--dev", "--listen", "127.0.0.1:0", "--shards", "2"])
-            .env("SMTPGATE_LOG", log_level)
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("starts");
-        let mut running = Running(child);
-        let stdout = running.0.stdout.take().expect("stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let listening = lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("listener line");
-        let addr = listening
-            .strip_prefix("smtpgate listening on ")
-            .and_then(|rest| rest.strip_suffix(" (starttls)"))
-            .unwrap_or_else(|| panic!("unexpected first line {listening:?}"))
-            .to_owned();
-        Self {
-            _child: running,
-            lines,
-            addr,
-        }
+        let process = Spawned::start(
+            smtpgate()
+                .args(["--dev", "--listen", "127.0.0.1:0", "--shards", "2"])
+                .env("SMTPGATE_LOG", log_level)
+                .stderr(stderr),
+        );
+        let addr = process.listening_address("smtpgate listening on ");
+        Self { process, addr }
     }
 
     fn next_line(&self) -> String {
-        self.lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("a line on stdout")
+        self.process.next_line()
     }
 
     /// The README's swaks command against this gateway; returns the transcript.

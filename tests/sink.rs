@@ -3,71 +3,41 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Receiver;
-use std::time::Duration;
+use std::process::Command;
 
+use common::process::Spawned;
 use common::*;
 
 struct Sink {
-    child: Child,
-    lines: Receiver<String>,
+    process: Spawned,
     url: String,
 }
 
 impl Sink {
     fn start(flags: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_smtpgate-sink"))
-            .args(["--listen", "127.0.0.1:0", "--shards", "2", "--record"])
-            .args(flags)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("sink starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let first = lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("listening line");
-        let addr = first
-            .strip_prefix("smtpgate-sink listening on ")
-            .expect("listening line")
-            .to_owned();
+        let process = Spawned::start(
+            Command::new(env!("CARGO_BIN_EXE_smtpgate-sink"))
+                .args(["--listen", "127.0.0.1:0", "--shards", "2", "--record"])
+                .args(flags),
+        );
+        let addr = process.listening_address("smtpgate-sink listening on ");
         Self {
-            child,
-            lines,
+            process,
             url: format!("http://{addr}"),
         }
     }
 
     /// SIGTERM, then the `--record` summary.
     fn stop(mut self) -> serde_json::Value {
-        let pid = self.child.id().to_string();
+        let pid = self.process.child.id().to_string();
         let status = Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("kill runs");
         assert!(status.success());
-        let line = self
-            .lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("summary line");
-        let _ = self.child.wait();
+        let line = self.process.next_line();
+        let _ = self.process.child.wait();
         serde_json::from_str(&line).expect("summary is JSON")
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

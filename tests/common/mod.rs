@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod process;
 pub mod upstream;
 
 use std::net::SocketAddr;
@@ -29,21 +30,8 @@ impl Gateway {
 
     /// Starts with extra command-line flags, parsed exactly as the binary parses them.
     pub fn start_with(upstream: &str, flags: &[&str]) -> Self {
-        let base = [
-            "smtpgate",
-            "--dev",
-            "--listen",
-            "127.0.0.1:0",
-            "--shards",
-            "1",
-            "--hostname",
-            "mx.test",
-            "--upstream",
-            upstream,
-        ];
-        let args = Args::try_parse_from(base.iter().chain(flags)).expect("valid test flags");
-        let config = Config::from_args(args).expect("valid test config");
-        Self::from_config(&config)
+        let base = ["--dev", "--listen", "127.0.0.1:0"];
+        Self::from_config(&config(upstream, &base, flags))
     }
 
     pub fn from_config(config: &Config) -> Self {
@@ -78,6 +66,23 @@ impl Gateway {
         assert_code(&smtp.cmd("EHLO client.test"), "250-mx.test");
         smtp
     }
+}
+
+/// A configuration from flags, parsed exactly as the binary parses them: one shard,
+/// host name `mx.test`, the given upstream, then `base` and `flags`.
+fn config(upstream: &str, base: &[&str], flags: &[&str]) -> Config {
+    let common = [
+        "smtpgate",
+        "--shards",
+        "1",
+        "--hostname",
+        "mx.test",
+        "--upstream",
+        upstream,
+    ];
+    let args =
+        Args::try_parse_from(common.iter().chain(base).chain(flags)).expect("valid test flags");
+    Config::from_args(args).expect("valid test config")
 }
 
 /// An upstream that accepts everything, and a gateway in front of it.
@@ -169,23 +174,15 @@ impl RelayGateway {
         std::fs::write(&token_file, token_file_contents).expect("write token file");
         let token_path = token_file.to_str().expect("utf-8 path").to_owned();
         let base = [
-            "smtpgate",
             "--listen-relay",
             "127.0.0.1:0",
             "--relay-application",
             application,
             "--relay-token-file",
             &token_path,
-            "--shards",
-            "1",
-            "--hostname",
-            "mx.test",
-            "--upstream",
-            upstream,
         ];
-        let args = Args::try_parse_from(base.iter().chain(flags)).expect("valid test flags");
-        let config = Config::from_args(args).expect("valid test config");
-        let server = smtpgate::shard::start(&config).expect("gateway starts");
+        let server =
+            smtpgate::shard::start(&config(upstream, &base, flags)).expect("gateway starts");
         Self {
             relay: server.relay_listeners[0],
             server,

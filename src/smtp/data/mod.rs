@@ -175,15 +175,7 @@ mod tests {
         for chunk in (1..=64).chain([input.len().max(1)]) {
             let mut rx = Receiver::new(limit, mode);
             let mut body = Vec::new();
-            let mut end = None;
-            let mut offset = 0;
-            for piece in input.chunks(chunk) {
-                if let Some(n) = rx.feed(piece, &mut body) {
-                    end = Some(offset + n);
-                    break;
-                }
-                offset += piece.len();
-            }
+            let end = reference::feed_in_chunks(&mut rx, input, chunk, &mut body);
             let result = (body, rx.outcome(), end);
             match &first {
                 None => first = Some(result),
@@ -290,15 +282,7 @@ mod tests {
         for chunk in [input.len().max(1), 1] {
             let mut rx = Receiver::new(limit, BareLf::Reject);
             let mut body = Vec::new();
-            let mut end = None;
-            let mut offset = 0;
-            for piece in input.chunks(chunk) {
-                if let Some(n) = rx.feed(piece, &mut body) {
-                    end = Some(offset + n);
-                    break;
-                }
-                offset += piece.len();
-            }
+            let end = reference::feed_in_chunks(&mut rx, input, chunk, &mut body);
             assert_eq!(end, expected.end, "{input:?}: end");
             if end.is_none() {
                 continue;

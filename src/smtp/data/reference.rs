@@ -16,6 +16,24 @@ pub struct Expected {
     pub bare: bool,
 }
 
+/// Feeds `input` to `rx` in pieces of `chunk` bytes, as a socket would deliver it;
+/// returns where the message ended, counted from the start of `input`.
+pub fn feed_in_chunks(
+    rx: &mut super::Receiver,
+    input: &[u8],
+    chunk: usize,
+    body: &mut Vec<u8>,
+) -> Option<usize> {
+    let mut offset = 0;
+    for piece in input.chunks(chunk.max(1)) {
+        if let Some(n) = rx.feed(piece, body) {
+            return Some(offset + n);
+        }
+        offset += piece.len();
+    }
+    None
+}
+
 pub fn expect(input: &[u8]) -> Expected {
     let mut framed = b"\r\n".to_vec();
     framed.extend_from_slice(input);

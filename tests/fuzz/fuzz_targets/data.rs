@@ -14,15 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let expected = reference::expect(input);
     let mut rx = Receiver::new(limit, BareLf::Reject);
     let mut body = Vec::new();
-    let mut end = None;
-    let mut offset = 0;
-    for piece in input.chunks(chunk) {
-        if let Some(n) = rx.feed(piece, &mut body) {
-            end = Some(offset + n);
-            break;
-        }
-        offset += piece.len();
-    }
+    let end = reference::feed_in_chunks(&mut rx, input, chunk, &mut body);
     assert_eq!(end, expected.end);
     assert!(body.len() <= limit);
     if end.is_none() {

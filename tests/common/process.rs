@@ -1,0 +1,54 @@
+//! A binary of the crate run as a child process: its stdout read line by line on a
+//! thread, and the process killed when the test is done with it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+pub struct Spawned {
+    pub child: Child,
+    lines: Receiver<String>,
+}
+
+impl Spawned {
+    pub fn start(command: &mut Command) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The next line on stdout (waiting up to 30 s).
+    pub fn next_line(&self) -> String {
+        self.lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a line on stdout")
+    }
+
+    /// The address in a `... listening on ADDR[ (kind)]` line.
+    pub fn listening_address(&self, prefix: &str) -> String {
+        let line = self.next_line();
+        let rest = line
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        rest.split(' ').next().unwrap_or(rest).to_owned()
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
