@@ -17,6 +17,7 @@ use http::{HeaderValue, Method, Request, StatusCode};
 use rustls_pki_types::ServerName;
 use tokio_util::compat::FuturesAsyncReadCompatExt;
 
+use super::coalesce::Coalesce;
 use super::grpc::{self, Code, Status};
 use super::target::Target;
 use super::verdict::{Outcome, TransportError};
@@ -30,6 +31,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// control on a fast link.
 const STREAM_WINDOW: u32 = 4 << 20;
 const CONNECTION_WINDOW: u32 = 16 << 20;
+/// Writes under h2 are gathered up to this much until it flushes (see `coalesce`).
+const COALESCE_BUFFER: usize = 64 * 1024;
 
 /// How to reach and call the upstream; one per shard.
 #[derive(Clone)]
@@ -230,7 +233,7 @@ impl Channel {
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
             .enable_push(false)
-            .handshake::<_, Bytes>(io.compat())
+            .handshake::<_, Bytes>(Coalesce::new(io, COALESCE_BUFFER).compat())
             .await
             .map_err(|e| TransportError::Http2(e.to_string()))?;
 

@@ -3,6 +3,7 @@
 //! server implementing the contract (`sink`), used by `--dev`.
 
 pub mod channel;
+mod coalesce;
 pub mod grpc;
 pub mod sink;
 pub mod target;
