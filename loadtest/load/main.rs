@@ -7,6 +7,10 @@ mod client;
 mod idle;
 mod message;
 mod report;
+// Shared with smtpgate-sink, which also draws `unit()`.
+#[allow(dead_code)]
+#[path = "../rng.rs"]
+mod rng;
 mod run;
 mod stats;
 

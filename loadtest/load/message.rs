@@ -6,6 +6,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::rng::Rng;
+
 #[derive(Clone, Copy, Debug)]
 pub struct Spec {
     /// Approximate total size of the message in bytes.
@@ -28,18 +30,6 @@ pub struct Prepared {
     pub message_bytes: usize,
 }
 
-/// xorshift64*, for text that is random-looking but reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
-
 const WORDS: &[&str] = &[
     "the", "order", "account", "delivery", "invoice", "please", "confirm", "your", "message",
     "gateway", "shipment", "today", "password", "reset", "welcome", "thanks", "update", "receipt",
@@ -51,7 +41,7 @@ fn text(rng: &mut Rng, bytes: usize) -> String {
     let mut out = String::with_capacity(bytes + 80);
     let mut line = String::with_capacity(80);
     while out.len() < bytes {
-        let word = WORDS[(rng.next() % WORDS.len() as u64) as usize];
+        let word = WORDS[(rng.next_u64() % WORDS.len() as u64) as usize];
         if line.len() + word.len() + 1 > 76 {
             out.push_str(&line);
             out.push_str("\r\n");
@@ -66,7 +56,7 @@ fn text(rng: &mut Rng, bytes: usize) -> String {
 }
 
 pub fn prepare(spec: Spec) -> Prepared {
-    let mut rng = Rng(spec.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = Rng::new(spec.seed);
     let recipients: Vec<String> = (0..spec.rcpts.max(1))
         .map(|i| format!("rcpt{i}@example.com"))
         .collect();
@@ -113,7 +103,7 @@ pub fn prepare(spec: Spec) -> Prepared {
         // Base64 grows data by 4/3: this much raw data fills the share.
         let each = per_attachment * 3 / 4;
         for n in 0..spec.attachments {
-            let data: Vec<u8> = (0..each).map(|_| rng.next() as u8).collect();
+            let data: Vec<u8> = (0..each).map(|_| rng.next_u64() as u8).collect();
             message.push_str(&format!(
                 "\r\n--mix\r\nContent-Type: application/octet-stream\r\n\
                  Content-Disposition: attachment; filename=\"file{n}.bin\"\r\n\

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+pub use crate::rng::Rng;
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Latency {
     None,
@@ -41,23 +43,6 @@ impl std::str::FromStr for Latency {
         } else {
             Self::Fixed(fixed)
         })
-    }
-}
-
-/// xorshift64*: enough randomness for load shaping.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

@@ -5,6 +5,8 @@
 //! `--record` prints a count/bytes summary (one JSON line on stdout) at exit.
 
 mod latency;
+#[path = "../rng.rs"]
+mod rng;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
