@@ -74,6 +74,14 @@ wait_port() {
   return 1
 }
 
+# Every port must be free, or one server would silently be another run's.
+for port in "$PORT_SINK" "$PORT_POSTFIX" "$PORT_GATE" "$PORT_UPSTREAM"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "127.0.0.1:$port is already in use (set PORT_SINK, PORT_POSTFIX, PORT_GATE, PORT_UPSTREAM)" >&2
+    exit 1
+  fi
+done
+
 # (a) smtp-sink: accepts everything, stores nothing.
 smtp-sink -u nobody "127.0.0.1:$PORT_SINK" 1000 >/dev/null 2>&1 &
 pids+=($!)
