@@ -7,18 +7,34 @@ use crate::mime::Envelope;
 
 pub fn derive(envelope: Envelope<'_>, message_id: Option<&str>, body: &[u8]) -> String {
     let mut hasher = blake3::Hasher::new();
-    let field = |h: &mut blake3::Hasher, bytes: &[u8]| {
-        // Length-prefixed, so no two field lists hash alike.
-        h.update(&(bytes.len() as u64).to_le_bytes());
-        h.update(bytes);
+    // Fields are length-prefixed, so no two field lists hash alike.
+    let prefix = |h: &mut blake3::Hasher, len: usize| {
+        h.update(&(len as u64).to_le_bytes());
     };
-    field(&mut hasher, envelope.application.as_bytes());
+    prefix(&mut hasher, envelope.application.len());
+    hasher.update(envelope.application.as_bytes());
     for recipient in envelope.recipients {
-        field(&mut hasher, recipient.to_ascii_lowercase().as_bytes());
+        prefix(&mut hasher, recipient.len());
+        // Addresses are short: lower-case them through a stack buffer, not a String.
+        for chunk in recipient.as_bytes().chunks(64) {
+            let mut lower = [0u8; 64];
+            for (l, b) in lower.iter_mut().zip(chunk) {
+                *l = b.to_ascii_lowercase();
+            }
+            hasher.update(&lower[..chunk.len()]);
+        }
     }
+    const MESSAGE_ID: &[u8] = b"message-id:";
     match message_id {
-        Some(id) => field(&mut hasher, format!("message-id:{id}").as_bytes()),
-        None => field(&mut hasher, body),
+        Some(id) => {
+            prefix(&mut hasher, MESSAGE_ID.len() + id.len());
+            hasher.update(MESSAGE_ID);
+            hasher.update(id.as_bytes());
+        }
+        None => {
+            prefix(&mut hasher, body.len());
+            hasher.update(body);
+        }
     }
     let hash = hasher.finalize();
     let mut out = String::with_capacity(32);

@@ -97,23 +97,39 @@ impl ShardContext {
         let outcome = self.channel.notify(frame, &credentials.token).await;
         let reply = verdict::reply(&outcome);
         let elapsed_us = started.elapsed().as_micros() as u64;
-        let _span = tracing::info_span!(
-            "message",
-            shard = self.id,
-            application = %credentials.application,
-            recipients = submission.recipients.len(),
-            bytes = submission.body.len(),
-        )
-        .entered();
+        let message = MessageLog {
+            shard: self.id,
+            application: &credentials.application,
+            recipients: submission.recipients.len(),
+            bytes: submission.body.len(),
+        };
         // Successes are debug: at full speed a line per message through the shared
         // stderr lock would cost more than the message itself, and the client already
         // has the message code in its 250. Refusals are worth a line.
         match &outcome {
             Outcome::Accepted { message_code } => {
-                tracing::debug!(%message_code, elapsed_us, "forwarded");
+                tracing::debug!(%message, %message_code, elapsed_us, "forwarded");
             }
-            _ => tracing::info!(%reply, elapsed_us, "not forwarded"),
+            _ => tracing::info!(%message, %reply, elapsed_us, "not forwarded"),
         }
         reply
+    }
+}
+
+/// What a log line says about a message; formatted only if the line is written.
+struct MessageLog<'a> {
+    shard: usize,
+    application: &'a str,
+    recipients: usize,
+    bytes: usize,
+}
+
+impl std::fmt::Display for MessageLog<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "shard={} application={} recipients={} bytes={}",
+            self.shard, self.application, self.recipients, self.bytes
+        )
     }
 }

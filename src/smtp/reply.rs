@@ -59,11 +59,6 @@ impl Reply {
         &self.text
     }
 
-    /// `2xx`: the command (or the message) was accepted.
-    pub fn is_positive(&self) -> bool {
-        (200..300).contains(&self.code)
-    }
-
     /// Appends the wire form, `CODE STATUS TEXT\r\n`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         push_code(out, self.code);

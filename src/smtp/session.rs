@@ -270,10 +270,6 @@ impl Session {
         matches!(self.state, State::Data(_)) && self.body.capacity() == 0
     }
 
-    pub fn is_tls(&self) -> bool {
-        self.tls
-    }
-
     // --- Lines ----------------------------------------------------------------------
 
     fn accepts_input(&self) -> bool {

@@ -68,6 +68,8 @@ pub struct Channel {
     dial_lock: glommio::sync::Semaphore,
     user_agent: HeaderValue,
     timeout_header: HeaderValue,
+    /// The request URI, the same for every call.
+    uri: http::Uri,
 }
 
 type UpstreamIo = Io<futures_rustls::client::TlsStream<TcpStream>>;
@@ -76,6 +78,7 @@ impl Channel {
     pub fn new(config: ChannelConfig) -> Self {
         Self {
             timeout_header: grpc::timeout_header(config.timeout),
+            uri: config.target.uri(&config.method),
             user_agent: HeaderValue::from_static(concat!("smtpgate/", env!("CARGO_PKG_VERSION"))),
             config,
             shared: Rc::new(RefCell::new(Shared {
@@ -121,7 +124,7 @@ impl Channel {
         };
         let mut request = Request::builder()
             .method(Method::POST)
-            .uri(self.config.target.uri(&self.config.method))
+            .uri(self.uri.clone())
             .body(())
             .unwrap_or_default();
         let headers = request.headers_mut();
