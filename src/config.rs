@@ -63,7 +63,8 @@ pub struct Args {
     #[arg(long, value_name = "PEM", env = "SMTPGATE_UPSTREAM_CA")]
     pub upstream_ca: Option<PathBuf>,
 
-    /// Number of shards (one executor per core). [default: online cores]
+    /// Number of shards: one executor per core, pinned to the CPUs this process may run on
+    /// (taskset, systemd's CPUAffinity=). [default: those CPUs]
     #[arg(long, value_name = "N", env = "SMTPGATE_SHARDS", allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub shards: Option<u16>,
 

@@ -114,9 +114,13 @@ struct DevGateway {
 
 impl DevGateway {
     fn start(log_level: &str, stderr: Stdio) -> Self {
+        Self::start_on("127.0.0.1:0", log_level, stderr)
+    }
+
+    fn start_on(listen: &str, log_level: &str, stderr: Stdio) -> Self {
         let process = Spawned::start(
             smtpgate()
-                .args(["--dev", "--listen", "127.0.0.1:0", "--shards", "2"])
+                .args(["--dev", "--listen", listen, "--shards", "2"])
                 .env("SMTPGATE_LOG", log_level)
                 .stderr(stderr),
         );
@@ -193,4 +197,28 @@ fn token_never_appears_in_logs_even_at_trace_level() {
     assert!(logs.contains("forwarded"), "the run did log at trace level");
     assert!(!logs.contains(token), "the token leaked into the logs");
     let _ = std::fs::remove_file(&log);
+}
+
+#[test]
+fn a_restart_binds_while_the_last_runs_connections_sit_in_time_wait() {
+    use std::io::{BufRead, BufReader, Write};
+    let first = DevGateway::start("warn", Stdio::null());
+    let addr = first.addr.clone();
+    // The server closes after QUIT, so the TIME_WAIT socket is on its side, on its port.
+    let stream = std::net::TcpStream::connect(&addr).expect("connect");
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("greeting");
+    assert!(line.starts_with("220 "), "{line}");
+    (&stream).write_all(b"QUIT\r\n").expect("send QUIT");
+    line.clear();
+    reader.read_line(&mut line).expect("221");
+    assert!(line.starts_with("221 "), "{line}");
+    line.clear();
+    assert_eq!(reader.read_line(&mut line).expect("close"), 0, "{line}");
+    drop((reader, stream));
+    drop(first);
+
+    let second = DevGateway::start_on(&addr, "warn", Stdio::inherit());
+    assert_eq!(second.addr, addr);
 }

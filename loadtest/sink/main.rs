@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use glommio::net::TcpListener;
 use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
 use mimalloc::MiMalloc;
 use smtpgate::upstream::grpc::{Code, Status};
@@ -113,7 +112,7 @@ fn main() {
         .on_all_shards(move || {
             let id = next_id.fetch_add(1, Ordering::Relaxed);
             async move {
-                let listener = match TcpListener::bind(addr) {
+                let listener = match smtpgate::shard::listen(addr) {
                     Ok(listener) => listener,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e.to_string()));

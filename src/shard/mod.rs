@@ -5,9 +5,11 @@
 
 mod conn;
 mod context;
+mod cpus;
 mod pool;
 
 use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
@@ -138,10 +140,7 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
         target: target.clone(),
     });
     let shards = config.shards.max(1);
-    let placement = match CpuSet::online() {
-        Ok(cpus) if shards <= cpus.len() => PoolPlacement::MaxSpread(shards, Some(cpus)),
-        _ => PoolPlacement::Unbound(shards),
-    };
+    let placement = placement(shards);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let next_id = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut builder = LocalExecutorPoolBuilder::new(placement)
@@ -174,6 +173,53 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
     })
 }
 
+/// Connections a listener queues before the kernel refuses more (capped by
+/// `net.core.somaxconn`): glommio's own bind asks for 1024, short for a burst of
+/// reconnecting clients.
+const BACKLOG: i32 = 4096;
+
+/// A shard's listener on `addr`: SO_REUSEPORT, so that every shard binds the same
+/// address and the kernel spreads connections; SO_REUSEADDR, so that a restarted gateway
+/// binds while the last run's connections still sit in TIME_WAIT (glommio's
+/// `TcpListener::bind` sets only the first, and a restart under load then fails).
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    // SAFETY: `into_raw_fd` gives up sole ownership of a bound, listening TCP socket,
+    // which is what `from_raw_fd` takes over; no other owner will close the descriptor.
+    Ok(unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) })
+}
+
+/// How long a restart waits for the last run's listener to go away. An io_uring process
+/// that exits with an accept pending releases its listening socket only when the kernel
+/// tears the ring down, some milliseconds later (12 ms measured here): a restart binding
+/// at once would otherwise fail with "address in use" against a dead process.
+const RESTART_GRACE: Duration = Duration::from_secs(1);
+
+/// Binds `addr` plainly (no SO_REUSEPORT) and lets it go, retrying "address in use" for
+/// up to [`RESTART_GRACE`].
+fn probe_bind(addr: SocketAddr) -> std::io::Result<()> {
+    let deadline = std::time::Instant::now() + RESTART_GRACE;
+    loop {
+        match std::net::TcpListener::bind(addr) {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            result => return result.map(drop),
+        }
+    }
+}
+
 /// Checks `addr` is free and, for port 0, picks the port: a socket bound with
 /// SO_REUSEPORT (as glommio's listeners are) keeps it until the shards have bound it.
 pub fn reserve(addr: SocketAddr) -> Result<(SocketAddr, Option<socket2::Socket>), StartError> {
@@ -181,7 +227,7 @@ pub fn reserve(addr: SocketAddr) -> Result<(SocketAddr, Option<socket2::Socket>)
     if addr.port() != 0 {
         // A plain bind fails if anyone (even another SO_REUSEPORT process of ours) holds
         // the port: refuse to silently share it.
-        std::net::TcpListener::bind(addr).map_err(listen_error)?;
+        probe_bind(addr).map_err(listen_error)?;
         return Ok((addr, None));
     }
     let socket = socket2::Socket::new(
@@ -190,6 +236,7 @@ pub fn reserve(addr: SocketAddr) -> Result<(SocketAddr, Option<socket2::Socket>)
         None,
     )
     .map_err(listen_error)?;
+    socket.set_reuse_address(true).map_err(listen_error)?;
     socket.set_reuse_port(true).map_err(listen_error)?;
     socket.bind(&addr.into()).map_err(listen_error)?;
     let bound = socket
@@ -198,6 +245,23 @@ pub fn reserve(addr: SocketAddr) -> Result<(SocketAddr, Option<socket2::Socket>)
         .as_socket()
         .ok_or_else(|| listen_error(std::io::Error::other("not an IP socket")))?;
     Ok((bound, Some(socket)))
+}
+
+/// One shard per allowed CPU, spread over packages and cores; more shards than allowed
+/// CPUs (an operator's choice) run unpinned.
+fn placement(shards: usize) -> PoolPlacement {
+    let Ok(online) = CpuSet::online() else {
+        return PoolPlacement::Unbound(shards);
+    };
+    let cpus = match cpus::allowed() {
+        Some(allowed) => online.filter(|l| allowed.binary_search(&l.cpu).is_ok()),
+        None => online,
+    };
+    if shards <= cpus.len() {
+        PoolPlacement::MaxSpread(shards, Some(cpus))
+    } else {
+        PoolPlacement::Unbound(shards)
+    }
 }
 
 async fn run_shard(id: usize, blueprint: Arc<Blueprint>, ready: mpsc::Sender<Result<(), String>>) {
@@ -265,7 +329,7 @@ fn setup_shard(
         .listeners
         .iter()
         .map(|&(addr, kind)| {
-            let listener = TcpListener::bind(addr).map_err(|e| format!("listener {addr}: {e}"))?;
+            let listener = listen(addr).map_err(|e| format!("listener {addr}: {e}"))?;
             Ok((listener, kind))
         })
         .collect::<Result<Vec<_>, String>>()?;
