@@ -90,6 +90,11 @@ struct Args {
     #[arg(long)]
     insecure: bool,
 
+    /// Resume TLS sessions (tickets) on new connections, as a mail client with a session
+    /// cache does. Off by default: every connection pays a full handshake, the worst case.
+    #[arg(long)]
+    tls_resume: bool,
+
     /// Trust this CA (PEM) for the server certificate, besides the webpki roots.
     #[arg(long, value_name = "PEM")]
     ca: Option<std::path::PathBuf>,
@@ -196,7 +201,7 @@ fn target(args: &Args) -> Result<Target, String> {
         let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?;
-        let config = if args.insecure {
+        let mut config = if args.insecure {
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
@@ -215,6 +220,9 @@ fn target(args: &Args) -> Result<Target, String> {
             }
             builder.with_root_certificates(roots).with_no_client_auth()
         };
+        if !args.tls_resume {
+            config.resumption = rustls::client::Resumption::disabled();
+        }
         let host = args.server_name.clone().unwrap_or_else(|| {
             args.target
                 .rsplit_once(':')
@@ -260,6 +268,7 @@ fn main() {
         "version": env!("CARGO_PKG_VERSION"),
         "target": args.target,
         "tls": !args.no_tls,
+        "tls_resume": !args.no_tls && args.tls_resume,
         "auth": args.auth.as_ref().map(|_| args.auth_mechanism.clone()),
         "concurrency": args.concurrency,
         "threads": threads,

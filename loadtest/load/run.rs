@@ -74,7 +74,6 @@ pub fn run_cell(
                             prepared: Arc::clone(&prepared2),
                             progress: Arc::clone(&progress2),
                             cell,
-                            started,
                             deadline,
                         };
                         glommio::spawn_local(worker(w, Rc::new(shared)))
@@ -107,7 +106,6 @@ struct Shared {
     prepared: Arc<Prepared>,
     progress: Arc<Progress>,
     cell: usize,
-    started: Instant,
     deadline: Option<Instant>,
 }
 
@@ -135,22 +133,12 @@ async fn worker(index: usize, shared: Rc<Shared>) -> CellStats {
         (interval, offset)
     });
     let mut n = 0u64;
+    // Where this worker's schedule starts: when its first session is up, so that the
+    // handshakes of a cell's start are not charged to its first messages.
+    let mut origin: Option<Instant> = None;
     while shared.claim().is_some() {
-        let intended = match schedule {
-            Some((interval, offset)) => {
-                let at = shared.started + offset + interval.mul_f64(n as f64);
-                if shared.deadline.is_some_and(|d| at >= d) {
-                    break;
-                }
-                let now = Instant::now();
-                if at > now {
-                    glommio::timer::sleep(at - now).await;
-                }
-                at
-            }
-            None => Instant::now(),
-        };
-        n += 1;
+        // The session is set up before the message's clock starts: message latency runs
+        // from MAIL to the final reply, and connect+TLS+AUTH is measured on its own.
         if connection.is_none() {
             let began = Instant::now();
             match Connection::open(&plan.target).await {
@@ -168,6 +156,22 @@ async fn worker(index: usize, shared: Rc<Shared>) -> CellStats {
                 }
             }
         }
+        let intended = match schedule {
+            Some((interval, offset)) => {
+                let origin = *origin.get_or_insert_with(Instant::now);
+                let at = origin + offset + interval.mul_f64(n as f64);
+                if shared.deadline.is_some_and(|d| at >= d) {
+                    break;
+                }
+                let now = Instant::now();
+                if at > now {
+                    glommio::timer::sleep(at - now).await;
+                }
+                at
+            }
+            None => Instant::now(),
+        };
+        n += 1;
         let Some(conn) = connection.as_mut() else {
             continue;
         };
