@@ -128,13 +128,13 @@ fi
 ./target/release/smtpgate-sink --listen "127.0.0.1:$PORT_UPSTREAM" --shards "$SINK_SHARDS" --record \
   >"$work/sink.out" 2>&1 &
 sink_pid=$!
-pids+=($sink_pid)
+pids+=("$sink_pid")
 echo "compare-token" >"$work/token"
 SMTPGATE_LOG=warn ./target/release/smtpgate --listen-relay "127.0.0.1:$PORT_GATE" \
   --relay-application COMPARE --relay-token-file "$work/token" \
   --upstream "http://127.0.0.1:$PORT_UPSTREAM" --shards "$SHARDS" >/dev/null 2>"$work/gate.err" &
 gate_pid=$!
-pids+=($gate_pid)
+pids+=("$gate_pid")
 
 wait_port "$PORT_SINK"; wait_port "$PORT_POSTFIX"; wait_port "$PORT_GATE"
 for pid in "$gate_pid" "$sink_pid"; do
