@@ -87,19 +87,16 @@ fn per_message(message: &[u8], buffer: BodyBuffer) -> (u64, u64) {
     let wire = wire(message);
     let recipients = vec!["rcpt@example.com".to_owned()];
     let scratch = Bump::with_capacity(64 * 1024);
-    let pooled = buffer == BodyBuffer::Pooled && message.len() <= POOL_MAX_CAPACITY;
-    let warm = if pooled {
-        Vec::with_capacity(message.len())
-    } else {
-        Vec::new()
-    };
+    // A warm pooled buffer exists before the count starts.
+    let warm = (buffer == BodyBuffer::Pooled && message.len() <= POOL_MAX_CAPACITY)
+        .then(|| Vec::with_capacity(message.len()));
     let before = ALLOCATED.load(Ordering::Relaxed);
     let live_before = LIVE.load(Ordering::Relaxed);
     PEAK.store(live_before, Ordering::Relaxed);
-    let mut body = match buffer {
-        _ if pooled => warm,
-        BodyBuffer::Pooled | BodyBuffer::Announced => Vec::with_capacity(message.len()),
-        BodyBuffer::Grown => Vec::new(),
+    let mut body = match (warm, buffer) {
+        (Some(warm), _) => warm,
+        (None, BodyBuffer::Grown) => Vec::new(),
+        (None, _) => Vec::with_capacity(message.len()),
     };
     let mut rx = Receiver::new(usize::MAX, BareLf::Reject);
     assert!(rx.feed(&wire, &mut body).is_some());

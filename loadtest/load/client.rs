@@ -209,13 +209,12 @@ impl Connection {
         if first.len() + second.len() <= COALESCE_UP_TO {
             // One write, so one TLS record and one segment: two would cost the server an
             // extra wakeup per message, which a real client does not make it pay.
-            let mut joined = std::mem::take(&mut self.out);
-            joined.clear();
-            joined.extend_from_slice(first);
-            joined.extend_from_slice(second);
-            let written = self.write(&joined).await;
-            self.out = joined;
-            return written;
+            self.out.clear();
+            self.out.extend_from_slice(first);
+            self.out.extend_from_slice(second);
+            self.io.write_all(&self.out).await?;
+            self.io.flush().await?;
+            return Ok(());
         }
         self.io.write_all(first).await?;
         self.io.write_all(second).await?;

@@ -183,6 +183,16 @@ const BACKLOG: i32 = 4096;
 /// binds while the last run's connections still sit in TIME_WAIT (glommio's
 /// `TcpListener::bind` sets only the first, and a restart under load then fails).
 pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = bind_shared(addr)?;
+    socket.listen(BACKLOG)?;
+    // SAFETY: `into_raw_fd` gives up sole ownership of a bound, listening TCP socket,
+    // which is what `from_raw_fd` takes over; no other owner will close the descriptor.
+    Ok(unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) })
+}
+
+/// A TCP socket bound to `addr` with SO_REUSEADDR and SO_REUSEPORT, as every shard's
+/// listener (and the port-0 placeholder that reserves their port) must be.
+fn bind_shared(addr: SocketAddr) -> std::io::Result<socket2::Socket> {
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::STREAM,
@@ -191,10 +201,7 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     socket.bind(&addr.into())?;
-    socket.listen(BACKLOG)?;
-    // SAFETY: `into_raw_fd` gives up sole ownership of a bound, listening TCP socket,
-    // which is what `from_raw_fd` takes over; no other owner will close the descriptor.
-    Ok(unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) })
+    Ok(socket)
 }
 
 /// How long a restart waits for the last run's listener to go away. An io_uring process
@@ -230,15 +237,7 @@ pub fn reserve(addr: SocketAddr) -> Result<(SocketAddr, Option<socket2::Socket>)
         probe_bind(addr).map_err(listen_error)?;
         return Ok((addr, None));
     }
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        None,
-    )
-    .map_err(listen_error)?;
-    socket.set_reuse_address(true).map_err(listen_error)?;
-    socket.set_reuse_port(true).map_err(listen_error)?;
-    socket.bind(&addr.into()).map_err(listen_error)?;
+    let socket = bind_shared(addr).map_err(listen_error)?;
     let bound = socket
         .local_addr()
         .map_err(listen_error)?
