@@ -269,6 +269,35 @@ fn line_chart(
     svg
 }
 
+/// The distinct values of `key` over the cells, ascending.
+fn distinct(results: &[CellResult], key: fn(&CellResult) -> usize) -> Vec<usize> {
+    let mut values: Vec<usize> = results.iter().map(key).collect();
+    values.sort_unstable();
+    values.dedup();
+    values
+}
+
+/// One series per value in `groups` of `group`, named by `name`, of the cells' `point`s.
+fn series(
+    results: &[CellResult],
+    groups: &[usize],
+    group: fn(&CellResult) -> usize,
+    name: impl Fn(usize) -> String,
+    point: impl Fn(&CellResult) -> (f64, f64),
+) -> Vec<Series> {
+    groups
+        .iter()
+        .map(|&g| Series {
+            name: name(g),
+            points: results
+                .iter()
+                .filter(|r| group(r) == g)
+                .map(&point)
+                .collect(),
+        })
+        .collect()
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -276,25 +305,18 @@ fn escape(text: &str) -> String {
 }
 
 pub fn html_report(parameters: &Value, results: &[CellResult]) -> String {
-    let mut sizes: Vec<usize> = results.iter().map(|r| r.size).collect();
-    sizes.sort_unstable();
-    sizes.dedup();
-    let mut rcpts: Vec<usize> = results.iter().map(|r| r.rcpts).collect();
-    rcpts.sort_unstable();
-    rcpts.dedup();
+    let sizes = distinct(results, |r| r.size);
+    let rcpts = distinct(results, |r| r.rcpts);
     let mut charts = String::new();
     for (quantile, label) in [(0.5, "p50"), (0.99, "p99")] {
-        let by_size: Vec<Series> = rcpts
-            .iter()
-            .map(|&n| Series {
-                name: format!("{n} rcpt {label}"),
-                points: results
-                    .iter()
-                    .filter(|r| r.rcpts == n)
-                    .map(|r| (r.size as f64, r.latency_us(quantile) as f64 / 1000.0))
-                    .collect(),
-            })
-            .collect();
+        let latency_ms = |r: &CellResult| r.latency_us(quantile) as f64 / 1000.0;
+        let by_size = series(
+            results,
+            &rcpts,
+            |r| r.rcpts,
+            |n| format!("{n} rcpt {label}"),
+            |r| (r.size as f64, latency_ms(r)),
+        );
         charts.push_str(&line_chart(
             &format!("{label} latency against message size"),
             "message size",
@@ -303,17 +325,13 @@ pub fn html_report(parameters: &Value, results: &[CellResult]) -> String {
             true,
             &|x| human_size(x as usize),
         ));
-        let by_rcpts: Vec<Series> = sizes
-            .iter()
-            .map(|&size| Series {
-                name: format!("{} {label}", human_size(size)),
-                points: results
-                    .iter()
-                    .filter(|r| r.size == size)
-                    .map(|r| (r.rcpts as f64, r.latency_us(quantile) as f64 / 1000.0))
-                    .collect(),
-            })
-            .collect();
+        let by_rcpts = series(
+            results,
+            &sizes,
+            |r| r.size,
+            |size| format!("{} {label}", human_size(size)),
+            |r| (r.rcpts as f64, latency_ms(r)),
+        );
         charts.push_str(&line_chart(
             &format!("{label} latency against recipients"),
             "recipients",
@@ -323,17 +341,13 @@ pub fn html_report(parameters: &Value, results: &[CellResult]) -> String {
             &|x| format!("{x}"),
         ));
     }
-    let throughput: Vec<Series> = rcpts
-        .iter()
-        .map(|&n| Series {
-            name: format!("{n} rcpt"),
-            points: results
-                .iter()
-                .filter(|r| r.rcpts == n)
-                .map(|r| (r.size as f64, r.mb_per_s()))
-                .collect(),
-        })
-        .collect();
+    let throughput = series(
+        results,
+        &rcpts,
+        |r| r.rcpts,
+        |n| format!("{n} rcpt"),
+        |r| (r.size as f64, r.mb_per_s()),
+    );
     charts.push_str(&line_chart(
         "Throughput against size",
         "message size",
