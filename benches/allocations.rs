@@ -104,9 +104,9 @@ fn per_message(message: &[u8], buffer: BodyBuffer) -> (u64, u64) {
         application: "APP",
         recipients: &recipients,
     };
-    let frame = mime::map(envelope, &body, &MimeLimits::default(), &scratch)
-        .expect("maps")
-        .into_frame();
+    let message = mime::map(envelope, &body, &MimeLimits::default(), &scratch).expect("maps");
+    let frame = smtpgate::upstream::frame::encode(&message, &message.deliveries[0]);
+    drop(message);
     let allocated = ALLOCATED.load(Ordering::Relaxed) - before;
     let peak = PEAK.load(Ordering::Relaxed) - live_before;
     drop((frame, body));

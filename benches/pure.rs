@@ -12,6 +12,7 @@ use smtpgate::mime::{self, Envelope, MimeLimits};
 use smtpgate::smtp::BareLf;
 use smtpgate::smtp::command;
 use smtpgate::smtp::data::Receiver;
+use smtpgate::upstream::frame;
 
 use messages::*;
 
@@ -77,7 +78,7 @@ fn mapping(c: &mut Criterion) {
                 scratch.reset();
                 black_box(
                     mime::map(envelope, message, &MimeLimits::default(), &scratch)
-                        .map(|m| m.request),
+                        .map(|m| m.shared),
                 )
             })
         });
@@ -85,7 +86,7 @@ fn mapping(c: &mut Criterion) {
             b.iter(|| {
                 scratch.reset();
                 let mapped = mime::map(envelope, message, &MimeLimits::default(), &scratch);
-                black_box(mapped.map(mime::Mapped::into_frame))
+                black_box(mapped.map(|m| frame::encode(&m, &m.deliveries[0])))
             })
         });
     }
@@ -93,8 +94,9 @@ fn mapping(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("protobuf_encode");
     for (name, message) in &cases {
-        let request =
-            mime::to_notify(envelope, message, &MimeLimits::default(), &Bump::new()).expect("maps");
+        let request = mime::to_notify(envelope, message, &MimeLimits::default(), &Bump::new())
+            .expect("maps")
+            .remove(0);
         group.throughput(Throughput::Bytes(message.len() as u64));
         if message.len() > 1 << 20 {
             group.sample_size(10);

@@ -46,9 +46,14 @@ fn render(eml: &Path) -> String {
         application: "GOLD-APP",
         recipients: &recipients,
     };
-    let request = mime::to_notify(envelope, &body, &MimeLimits::default(), &Bump::new())
+    let requests = mime::to_notify(envelope, &body, &MimeLimits::default(), &Bump::new())
         .unwrap_or_else(|e| panic!("{}: {e}", eml.display()));
-    let mut text = serde_json::to_string_pretty(&json::request(&request)).expect("json");
+    // One call is one JSON object; a fan-out is the list of its calls.
+    let rendered = match &requests[..] {
+        [one] => json::request(one),
+        many => serde_json::Value::Array(many.iter().map(json::request).collect()),
+    };
+    let mut text = serde_json::to_string_pretty(&rendered).expect("json");
     text.push('\n');
     text
 }

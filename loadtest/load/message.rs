@@ -192,7 +192,8 @@ mod tests {
         };
         let request =
             smtpgate::mime::to_notify(envelope, body, &Default::default(), &bumpalo::Bump::new())
-                .expect("maps");
+                .expect("maps")
+                .remove(0);
         let json = smtpgate::notify::json::request(&request);
         let payload = &json["transactional"]["email_payload"];
         assert!(

@@ -15,8 +15,8 @@ use bumpalo::Bump;
 use mail_parser::{Message, MessageParser, PartType};
 
 use crate::notify::{
-    self, EmailPayload, List, MessageType, NotifyRequest, NotifyTransactional, Platform, Schedule,
-    notify_request, notify_transactional,
+    Delivery, EmailPayload, MessageType, NotifyRequest, NotifyTransactional, Outgoing, Platform,
+    Schedule,
 };
 use crate::smtp::reply::{self, Reply};
 
@@ -72,40 +72,19 @@ impl std::fmt::Display for MimeError {
 
 impl std::error::Error for MimeError {}
 
-/// A mapped message: the request with an empty `email_payload.body`, and the body
-/// itself, borrowed from the received message unless transfer decoding produced it.
-#[derive(Debug)]
-pub struct Mapped<'a> {
-    pub request: NotifyRequest,
-    pub body: Cow<'a, str>,
-}
+/// A mapped message: the shared fields, the payload, the body apart and one delivery
+/// per upstream call.
+pub type Mapped<'a> = Outgoing<'a>;
 
-impl Mapped<'_> {
-    /// The gRPC frame, with the body copied once, straight into it.
-    pub fn into_frame(self) -> bytes::Bytes {
-        notify::frame::encode(self.request, &self.body)
-    }
-
-    /// The whole request, body in place (a copy: for tests, JSON and tools).
-    pub fn into_request(self) -> NotifyRequest {
-        let mut request = self.request;
-        if let Some(notify_request::Kind::Transactional(t)) = &mut request.kind
-            && let Some(payload) = &mut t.email_payload
-        {
-            payload.body = self.body.into_owned();
-        }
-        request
-    }
-}
-
-/// Maps one message into a whole request (see `map` for the forwarding path).
+/// Maps one message into whole requests, one per upstream call (see `map` for the
+/// forwarding path).
 pub fn to_notify(
     envelope: Envelope<'_>,
     body: &[u8],
     limits: &MimeLimits,
     scratch: &Bump,
-) -> Result<NotifyRequest, MimeError> {
-    map(envelope, body, limits, scratch).map(Mapped::into_request)
+) -> Result<Vec<NotifyRequest>, MimeError> {
+    map(envelope, body, limits, scratch).map(Outgoing::into_requests)
 }
 
 /// Maps one message, keeping its body apart. `scratch` is reset by the caller between
@@ -136,34 +115,34 @@ pub fn map<'a>(
     let body_text = take_body(&mut message);
     let attachments = attachments::take(&mut message);
 
-    let transactional = NotifyTransactional {
+    let shared = NotifyTransactional {
         application: envelope.application.to_owned(),
         platforms: vec![Platform::Email as i32],
-        target: Some(notify_transactional::Target::Users(List {
-            list: envelope.recipients.to_vec(),
-        })),
         schedule: Some(Schedule {
             send_date: "now".to_owned(),
             at: None,
         }),
-        email_payload: Some(EmailPayload {
-            subject,
-            body: String::new(),
-            attachments,
-            list_unsubscribe,
-            from,
-            reply_to,
-            email_template: String::new(),
-        }),
         message_type: MessageType::Transactional as i32,
-        transaction_id,
         ..Default::default()
     };
-    Ok(Mapped {
-        request: notify::NotifyRequest {
-            kind: Some(notify_request::Kind::Transactional(transactional)),
-        },
+    let payload = EmailPayload {
+        subject,
+        body: String::new(),
+        attachments,
+        list_unsubscribe,
+        from,
+        reply_to,
+        email_template: String::new(),
+    };
+    Ok(Outgoing {
+        shared,
+        payload,
         body: body_text,
+        deliveries: vec![Delivery {
+            recipients: envelope.recipients.to_vec(),
+            transaction_id,
+            ..Default::default()
+        }],
     })
 }
 
@@ -230,6 +209,7 @@ fn check_structure(message: &Message<'_>, limits: &MimeLimits) -> Result<(), Mim
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::notify_request;
 
     fn map(eml: &str) -> NotifyTransactional {
         let recipients = vec!["r@example.com".to_owned()];
@@ -238,14 +218,15 @@ mod tests {
             recipients: &recipients,
         };
         let body = eml.replace('\n', "\r\n");
-        let request = to_notify(
+        let mut requests = to_notify(
             envelope,
             body.as_bytes(),
             &MimeLimits::default(),
             &Bump::new(),
         )
         .expect("maps");
-        match request.kind {
+        assert_eq!(requests.len(), 1);
+        match requests.remove(0).kind {
             Some(notify_request::Kind::Transactional(t)) => t,
             other => panic!("{other:?}"),
         }
@@ -304,6 +285,7 @@ mod tests {
 #[cfg(test)]
 mod body_and_attachment {
     use super::*;
+    use crate::notify::notify_request;
 
     #[test]
     fn a_text_part_that_is_also_an_attachment_keeps_both() {
@@ -314,14 +296,14 @@ mod body_and_attachment {
             application: "A",
             recipients: &recipients,
         };
-        let request = to_notify(
+        let mut requests = to_notify(
             envelope,
             eml.as_bytes(),
             &MimeLimits::default(),
             &Bump::new(),
         )
         .expect("maps");
-        let Some(notify_request::Kind::Transactional(t)) = request.kind else {
+        let Some(notify_request::Kind::Transactional(t)) = requests.remove(0).kind else {
             panic!("kind")
         };
         let payload = t.email_payload.expect("payload");

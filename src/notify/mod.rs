@@ -1,9 +1,14 @@
 //! The upstream contract's message types, generated from `proto/notify.proto` by the
-//! build script; the frame encoder that writes the body once; their JSON rendering.
+//! build script; a mapped message split into its shared part and per-call deliveries
+//! (`outgoing`); their JSON rendering.
 
-#![allow(clippy::all, missing_docs)]
+#[allow(clippy::all, missing_docs)]
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/notify.v2.rs"));
+}
 
-include!(concat!(env!("OUT_DIR"), "/notify.v2.rs"));
-
-pub mod frame;
 pub mod json;
+mod outgoing;
+
+pub use generated::*;
+pub use outgoing::{Delivery, Outgoing};

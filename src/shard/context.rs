@@ -13,7 +13,7 @@ use super::pool::BufferPool;
 use crate::cidr::AllowList;
 use crate::mime::{self, Envelope, MimeLimits};
 use crate::smtp::{Reply, SessionConfig, Submission};
-use crate::upstream::{Channel, Outcome, verdict};
+use crate::upstream::{Channel, Outcome, frame, verdict};
 
 /// What a listener serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,7 +85,7 @@ impl ShardContext {
                 recipients: &submission.recipients,
             };
             mime::map(envelope, &submission.body, &self.mime_limits, &scratch)
-                .map(mime::Mapped::into_frame)
+                .map(|message| frame::encode(&message, &message.deliveries[0]))
         };
         let frame = match frame {
             Ok(frame) => frame,
