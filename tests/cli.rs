@@ -165,7 +165,10 @@ fn dev_mode_runs_the_readme_example() {
     let gateway = DevGateway::start("info", Stdio::null());
     let started = Instant::now();
     let transcript = gateway.swaks("TOKEN");
-    assert!(transcript.contains("<~  250 2.0.0 OK DEV-"), "{transcript}");
+    assert!(
+        transcript.contains("<~  250 2.0.0 Ok: queued as DEV-"),
+        "{transcript}"
+    );
     assert!(started.elapsed() < Duration::from_secs(60));
 
     let json: serde_json::Value =
@@ -189,7 +192,11 @@ fn token_never_appears_in_logs_even_at_trace_level() {
     let token = "S3CR3T-T0KEN-4711";
     {
         let gateway = DevGateway::start("trace", Stdio::from(file));
-        assert!(gateway.swaks(token).contains("250 2.0.0 OK DEV-"));
+        assert!(
+            gateway
+                .swaks(token)
+                .contains("250 2.0.0 Ok: queued as DEV-")
+        );
         let line = gateway.next_line();
         assert!(!line.contains(token), "stdout: {line}");
     }

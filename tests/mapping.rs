@@ -189,7 +189,7 @@ fn transaction_id_is_stable_across_a_retry() {
     upstream.set_behavior(Behavior::Accept);
     assert_code(
         &send(&mut smtp, &["r@example.com"], &message),
-        "250 2.0.0 OK MSG-2",
+        "250 2.0.0 Ok: queued as MSG-2",
     );
     let calls = upstream.calls();
     let ids: Vec<_> = calls

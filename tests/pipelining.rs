@@ -22,7 +22,7 @@ fn whole_transaction_and_quit_in_one_write() {
         ["250", "250", "250", "354", "250", "221"],
         "{replies:?}"
     );
-    assert_code(&replies[4], "250 2.0.0 OK MSG-1");
+    assert_code(&replies[4], "250 2.0.0 Ok: queued as MSG-1");
     assert!(smtp.is_closed());
     assert_eq!(
         payload(&upstream.only_call().request).subject["default"],

@@ -79,7 +79,7 @@ fn swaks_multipart_with_attachment_over_auth_plain() {
         ],
     );
     assert!(
-        transcript.contains("<~  250 2.0.0 OK MSG-1"),
+        transcript.contains("<~  250 2.0.0 Ok: queued as MSG-1"),
         "{transcript}"
     );
     assert!(transcript.contains("AUTH PLAIN"), "{transcript}");
@@ -126,7 +126,7 @@ fn swaks_over_auth_login() {
     );
     assert!(transcript.contains("AUTH LOGIN"), "{transcript}");
     assert!(
-        transcript.contains("<~  250 2.0.0 OK MSG-1"),
+        transcript.contains("<~  250 2.0.0 Ok: queued as MSG-1"),
         "{transcript}"
     );
     let call = upstream.only_call();

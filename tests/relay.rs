@@ -25,7 +25,7 @@ fn relay_submits_with_the_configured_credentials() {
             &["r@example.com"],
             &simple_message("relayed", "b"),
         ),
-        "250 2.0.0 OK MSG-1",
+        "250 2.0.0 Ok: queued as MSG-1",
     );
     let call = upstream.only_call();
     assert_eq!(call.authorization.as_deref(), Some("Token relay-token"));
@@ -92,7 +92,7 @@ fn swaks_through_the_relay() {
     let transcript = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{transcript}");
     assert!(
-        transcript.contains("<-  250 2.0.0 OK MSG-1"),
+        transcript.contains("<-  250 2.0.0 Ok: queued as MSG-1"),
         "{transcript}"
     );
     assert_eq!(

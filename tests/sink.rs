@@ -49,7 +49,7 @@ fn sink_accepts_and_records() {
     for _ in 0..3 {
         assert_code(
             &send(&mut smtp, &["r@example.com"], &simple_message("s", "b")),
-            "250 2.0.0 OK SINK-",
+            "250 2.0.0 Ok: queued as SINK-",
         );
     }
     let summary = sink.stop();

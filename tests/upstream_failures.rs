@@ -107,7 +107,7 @@ fn goaway_from_a_restarting_upstream_leads_to_a_new_connection() {
     let mut smtp = gateway.login();
     assert_code(
         &send(&mut smtp, &["r@example.com"], &simple_message("one", "b")),
-        "250 2.0.0 OK MSG-1",
+        "250 2.0.0 Ok: queued as MSG-1",
     );
     // Graceful shutdown sends GOAWAY on the gateway's persistent connection.
     first.stop();
@@ -123,7 +123,7 @@ fn goaway_from_a_restarting_upstream_leads_to_a_new_connection() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let last = replies.last().expect("at least one try");
-    assert_code(last, "250 2.0.0 OK MSG-1");
+    assert_code(last, "250 2.0.0 Ok: queued as MSG-1");
     for reply in &replies[..replies.len() - 1] {
         assert_code(reply, "451 4.4.1");
     }
@@ -150,7 +150,7 @@ fn upstream_over_tls_with_a_private_ca() {
     let mut smtp = gateway.login();
     assert_code(
         &send(&mut smtp, &["r@example.com"], &simple_message("tls", "b")),
-        "250 2.0.0 OK MSG-1",
+        "250 2.0.0 Ok: queued as MSG-1",
     );
 
     // Without the CA the upstream's certificate is not trusted: transient failure.

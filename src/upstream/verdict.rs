@@ -61,12 +61,22 @@ pub const TRANSIENT_INTERNAL: Reply =
 /// error) is appended, sanitised, so the client sees why.
 pub fn reply(outcome: &Outcome) -> Reply {
     match outcome {
-        Outcome::Accepted { message_code } => {
-            Reply::with_text(250, "2.0.0", format!("OK {}", sanitize_text(message_code)))
-        }
+        Outcome::Accepted { message_code } => queued(message_code, 0),
         Outcome::Refused(status) => status_reply(status.code).with_detail(&status.message),
         Outcome::Transport(error) => TRANSIENT_UPSTREAM.with_detail(&error.to_string()),
     }
+}
+
+/// `250 2.0.0 Ok: queued as <code>`: Postfix's wording, which log parsers and client
+/// libraries already read the id from; `(+N more)` after a fan-out of N + 1 calls.
+pub fn queued(first_code: &str, more: usize) -> Reply {
+    let code = sanitize_text(first_code);
+    let text = if more == 0 {
+        format!("Ok: queued as {code}")
+    } else {
+        format!("Ok: queued as {code} (+{more} more)")
+    };
+    Reply::with_text(250, "2.0.0", text)
 }
 
 fn status_reply(code: Code) -> Reply {
@@ -94,7 +104,11 @@ mod tests {
         let r = reply(&Outcome::Accepted {
             message_code: "A1B2-C3".into(),
         });
-        assert_eq!(r.to_string(), "250 2.0.0 OK A1B2-C3");
+        assert_eq!(r.to_string(), "250 2.0.0 Ok: queued as A1B2-C3");
+        assert_eq!(
+            queued("A1", 4).to_string(),
+            "250 2.0.0 Ok: queued as A1 (+4 more)"
+        );
     }
 
     #[test]

@@ -149,7 +149,7 @@ pub fn forward_one(recipients: &[&str], message: &str) -> smtpgate::notify::Noti
     let (upstream, gateway) = accepting_gateway();
     let mut smtp = gateway.login();
     let reply = send(&mut smtp, recipients, message);
-    assert_code(&reply, "250 2.0.0 OK MSG-1");
+    assert_code(&reply, "250 2.0.0 Ok: queued as MSG-1");
     upstream.only_call().request
 }
 
