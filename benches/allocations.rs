@@ -103,6 +103,7 @@ fn per_message(message: &[u8], buffer: BodyBuffer) -> (u64, u64) {
     let envelope = Envelope {
         application: "APP",
         recipients: &recipients,
+        ..Default::default()
     };
     let message = mime::map(envelope, &body, &MimeLimits::default(), &scratch).expect("maps");
     let frame = smtpgate::upstream::frame::encode(&message, &message.deliveries[0]);

@@ -60,6 +60,7 @@ fn mapping(c: &mut Criterion) {
     let envelope = Envelope {
         application: "APP",
         recipients: &recipients,
+        ..Default::default()
     };
     let cases = [
         ("text_1KiB", text_message(ONE_KIB)),

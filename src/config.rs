@@ -11,7 +11,7 @@ use http::uri::PathAndQuery;
 
 use crate::cidr::{AllowList, Cidr};
 use crate::mime::MimeLimits;
-use crate::smtp::{BareLf, Credentials, Limits};
+use crate::smtp::{AuthPolicy, BareLf, Credentials, Limits};
 use crate::tls::{Identity, TlsError, UpstreamTrust};
 use crate::upstream::target::{self, Target, TargetError};
 
@@ -113,6 +113,17 @@ pub struct Args {
     #[arg(long, value_name = "PATH", env = "SMTPGATE_RELAY_TOKEN_FILE")]
     pub relay_token_file: Option<PathBuf>,
 
+    /// Upstream calls in flight at once for one message that fans out (X-SMTPAPI `sub`
+    /// with distinct values per recipient: one call per distinct set).
+    #[arg(long, value_name = "N", env = "SMTPGATE_FANOUT_CONCURRENCY", allow_negative_numbers = true, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub fanout_concurrency: u16,
+
+    /// Application code for the provider user name forms: a Postmark server token given
+    /// as both user name and password, or SparkPost's SMTP_Injection[:X-MSYS-SUBACCOUNT=N].
+    /// Without it those logins are refused (535 5.7.8).
+    #[arg(long, value_name = "CODE", env = "SMTPGATE_DEFAULT_APPLICATION")]
+    pub default_application: Option<String>,
+
     /// Let an idle shard spin this long before it sleeps (e.g. 50us): lower latency on
     /// dedicated cores, at the price of CPU that would otherwise be idle. Off by default.
     #[arg(long, value_name = "DURATION", env = "SMTPGATE_SPIN_BEFORE_PARK", value_parser = humantime::parse_duration)]
@@ -173,11 +184,15 @@ pub struct Config {
     /// Present whenever `listen` is not empty.
     pub tls: Option<TlsSource>,
     pub relay: Option<RelayConfig>,
+    /// How submission listeners read AUTH user names.
+    pub auth: AuthPolicy,
     pub upstream: UpstreamSource,
     pub upstream_method: PathAndQuery,
     pub upstream_timeout: Duration,
     pub upstream_ca: Option<PathBuf>,
     pub shards: usize,
+    /// Upstream calls in flight for one fan-out message.
+    pub fanout_concurrency: usize,
     /// How long an idle shard spins before sleeping (`None`: it sleeps at once).
     pub spin_before_park: Option<Duration>,
     pub hostname: String,
@@ -196,6 +211,7 @@ pub enum ConfigError {
     RelayMissing(&'static str),
     RelayToken { path: PathBuf, reason: String },
     RelayExposed(SocketAddr),
+    DefaultApplication(String),
 }
 
 impl std::fmt::Display for ConfigError {
@@ -217,6 +233,10 @@ impl std::fmt::Display for ConfigError {
                     path.display()
                 )
             }
+            Self::DefaultApplication(code) => write!(
+                f,
+                "invalid value for '--default-application': {code:?} is empty or has control characters"
+            ),
             Self::RelayExposed(addr) => write!(
                 f,
                 "--listen-relay {addr} is not a loopback address: give --relay-allow for the networks that may use it"
@@ -264,6 +284,12 @@ impl Config {
             return Err(ConfigError::Hostname(hostname));
         }
         let shards = args.shards.map_or_else(online_cores, usize::from);
+        let default_application = match args.default_application {
+            Some(code) if code.is_empty() || code.chars().any(char::is_control) => {
+                return Err(ConfigError::DefaultApplication(code));
+            }
+            other => other,
+        };
         let limits = Limits {
             max_message_size: args.max_message_size as usize,
             max_recipients: args.max_recipients as usize,
@@ -278,11 +304,15 @@ impl Config {
             listen,
             tls,
             relay,
+            auth: AuthPolicy {
+                default_application,
+            },
             upstream,
             upstream_method,
             upstream_timeout: args.upstream_timeout,
             upstream_ca: args.upstream_ca,
             shards,
+            fanout_concurrency: usize::from(args.fanout_concurrency),
             spin_before_park: args.spin_before_park.filter(|d| !d.is_zero()),
             hostname,
             limits,
@@ -506,6 +536,18 @@ mod tests {
         assert!(err.contains("--relay-token-file"), "{err}");
         let err = parse(&["--dev", "--relay-allow", "10.0.0.1/8"]).unwrap_err();
         assert!(err.contains("--relay-allow"), "{err}");
+    }
+
+    #[test]
+    fn default_application() {
+        assert_eq!(
+            parse(&["--dev"]).expect("valid").auth,
+            AuthPolicy::default()
+        );
+        let c = parse(&["--dev", "--default-application", "APP-1"]).expect("valid");
+        assert_eq!(c.auth.default_application.as_deref(), Some("APP-1"));
+        let err = parse(&["--dev", "--default-application", ""]).unwrap_err();
+        assert!(err.contains("--default-application"), "{err}");
     }
 
     #[test]

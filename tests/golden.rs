@@ -45,6 +45,7 @@ fn render(eml: &Path) -> String {
     let envelope = Envelope {
         application: "GOLD-APP",
         recipients: &recipients,
+        ..Default::default()
     };
     let requests = mime::to_notify(envelope, &body, &MimeLimits::default(), &Bump::new())
         .unwrap_or_else(|e| panic!("{}: {e}", eml.display()));
@@ -107,6 +108,7 @@ fn mutated_corpus_never_panics() {
     let envelope = Envelope {
         application: "A",
         recipients: &recipients,
+        ..Default::default()
     };
     let scratch = Bump::new();
     for _ in 0..3000 {

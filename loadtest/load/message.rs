@@ -189,6 +189,7 @@ mod tests {
         let envelope = smtpgate::mime::Envelope {
             application: "A",
             recipients: &recipients,
+            ..Default::default()
         };
         let request =
             smtpgate::mime::to_notify(envelope, body, &Default::default(), &bumpalo::Bump::new())

@@ -1,8 +1,11 @@
 //! Header addresses: `From`/`Reply-To` to a Notify `Address`, and the URL of
-//! `List-Unsubscribe`.
+//! `List-Unsubscribe`; the copy of the headers whose encoded words mail-parser
+//! misreads.
 
 use bumpalo::Bump;
-use mail_parser::Address;
+use mail_parser::{Address, Message};
+
+use super::encoded_word;
 
 use crate::notify;
 
@@ -39,6 +42,28 @@ pub fn list_unsubscribe(raw: &str, scratch: &Bump) -> String {
         .or_else(|| entries().next())
         .unwrap_or(unfolded)
         .to_owned()
+}
+
+/// The headers mapped from display text (`Subject`, `From`, `Reply-To`) as a header
+/// block to parse again, their misread encoded words rewritten in UTF-8; `None` when
+/// mail-parser read them right (the usual case: nothing is copied).
+pub fn misread_headers(message: &Message<'_>) -> Option<Vec<u8>> {
+    let mut block = Vec::new();
+    for name in ["Subject", "From", "Reply-To"] {
+        if let Some(fixed) = message
+            .header_raw(name)
+            .and_then(encoded_word::rewrite_misread)
+        {
+            block.extend_from_slice(name.as_bytes());
+            block.extend_from_slice(b":");
+            block.extend_from_slice(fixed.as_bytes());
+        }
+    }
+    if block.is_empty() {
+        return None;
+    }
+    block.extend_from_slice(b"\r\n");
+    Some(block)
 }
 
 #[cfg(test)]

@@ -1,32 +1,57 @@
-//! Pure mapping from an accepted message (envelope + body bytes) to a `NotifyRequest`,
-//! following the table in `notify-api.md`. The body is parsed by mail-parser on the
-//! borrowed buffer; copies happen only where data is transformed (RFC 2047 words,
-//! base64 and quoted-printable parts, the protobuf itself). Per-message scratch lives in
-//! a caller-provided bumpalo arena.
+//! Pure mapping from an accepted message (envelope + body bytes) to the Notify calls
+//! that forward it, following `notify-api.md` and `dialects.md`. The body is parsed by
+//! mail-parser on the borrowed buffer; copies happen only where data is transformed
+//! (RFC 2047 words, base64 and quoted-printable parts, the protobuf itself). Provider
+//! headers are read into one normalized `dialect::Options`, which `apply` maps onto the
+//! request and its calls. Per-message scratch lives in a caller-provided bumpalo arena.
+//! No clock: the caller says when the message arrived.
 
 mod address;
+mod amp;
+mod apply;
 mod attachments;
+mod body;
+pub mod charset;
+pub mod dialect;
+mod encoded_word;
+mod header_block;
 mod transaction_id;
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bumpalo::Bump;
 use mail_parser::{Message, MessageParser, PartType};
 
 use crate::notify::{
-    Delivery, EmailPayload, MessageType, NotifyRequest, NotifyTransactional, Outgoing, Platform,
-    Schedule,
+    EmailPayload, MessageType, NotifyRequest, NotifyTransactional, Outgoing, Platform, Schedule,
 };
 use crate::smtp::reply::{self, Reply};
+use dialect::{Context, DialectError};
+use transaction_id::Source;
 
 /// The parts of the SMTP transaction that the mapping needs.
 #[derive(Clone, Copy, Debug)]
 pub struct Envelope<'a> {
-    /// AUTH username.
+    /// The application (the AUTH username, or `--default-application`).
     pub application: &'a str,
     /// RCPT TO, in order, deduplicated.
     pub recipients: &'a [String],
+    /// SparkPost's subaccount from the AUTH username.
+    pub subaccount: Option<u64>,
+    /// When the message arrived (`send_at` is checked against it).
+    pub received: SystemTime,
+}
+
+impl Default for Envelope<'_> {
+    fn default() -> Self {
+        Self {
+            application: "",
+            recipients: &[],
+            subaccount: None,
+            received: UNIX_EPOCH,
+        }
+    }
 }
 
 /// Structural caps that mail-parser does not enforce itself.
@@ -47,19 +72,22 @@ impl Default for MimeLimits {
     }
 }
 
-/// Why a message cannot be turned into a request. A peer's content problem: each
+/// Why a message cannot be turned into requests. A peer's content problem: each
 /// variant has one precise reply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MimeError {
     Unparseable,
     TooComplex,
+    /// A provider header that cannot be honoured.
+    Dialect(DialectError),
 }
 
 impl MimeError {
-    pub fn reply(self) -> Reply {
+    pub fn reply(&self) -> Reply {
         match self {
             Self::Unparseable => reply::MIME_UNPARSEABLE,
             Self::TooComplex => reply::MIME_TOO_COMPLEX,
+            Self::Dialect(error) => error.reply(),
         }
     }
 }
@@ -71,6 +99,12 @@ impl std::fmt::Display for MimeError {
 }
 
 impl std::error::Error for MimeError {}
+
+impl From<DialectError> for MimeError {
+    fn from(error: DialectError) -> Self {
+        Self::Dialect(error)
+    }
+}
 
 /// A mapped message: the shared fields, the payload, the body apart and one delivery
 /// per upstream call.
@@ -95,27 +129,72 @@ pub fn map<'a>(
     limits: &MimeLimits,
     scratch: &Bump,
 ) -> Result<Mapped<'a>, MimeError> {
+    match header_block::repair(body) {
+        std::borrow::Cow::Borrowed(body) => map_parsed(envelope, body, body, limits, scratch),
+        // Rare: the header block ended at a stray line. The copy is parsed; the original
+        // still identifies the message.
+        std::borrow::Cow::Owned(fixed) => {
+            map_parsed(envelope, &fixed, body, limits, scratch).map(Outgoing::into_owned)
+        }
+    }
+}
+
+fn map_parsed<'a>(
+    envelope: Envelope<'_>,
+    body: &'a [u8],
+    original: &[u8],
+    limits: &MimeLimits,
+    scratch: &Bump,
+) -> Result<Mapped<'a>, MimeError> {
     let mut message = MessageParser::new()
         .parse(body)
         .ok_or(MimeError::Unparseable)?;
     check_structure(&message, limits)?;
+    let context = Context {
+        scratch,
+        now: envelope.received,
+    };
+    let mut options = dialect::read(&message, &context)?;
+    options.amp_html = amp::take(&mut message)?;
 
-    let mut subject = BTreeMap::new();
-    if let Some(s) = message.subject() {
-        subject.insert("default".to_owned(), s.to_owned());
+    let mut payload = EmailPayload {
+        list_unsubscribe: message
+            .header_raw("List-Unsubscribe")
+            .map(|raw| address::list_unsubscribe(raw, scratch))
+            .unwrap_or_default(),
+        ..EmailPayload::default()
+    };
+    {
+        // Subject and names in charsets mail-parser misreads are read from a copy with
+        // those words in UTF-8 (rare; see `charset`).
+        let fixed = address::misread_headers(&message);
+        let parsed = fixed
+            .as_deref()
+            .and_then(|f| MessageParser::new().parse_headers(f));
+        let headers = parsed.as_ref().unwrap_or(&message);
+        if let Some(s) = headers.subject().or_else(|| message.subject()) {
+            payload.subject = BTreeMap::from([("default".to_owned(), s.to_owned())]);
+        }
+        payload.from = headers
+            .from()
+            .or_else(|| message.from())
+            .and_then(address::first);
+        payload.reply_to = headers
+            .reply_to()
+            .or_else(|| message.reply_to())
+            .and_then(address::first);
     }
-    let from = message.from().and_then(address::first);
-    let reply_to = message.reply_to().and_then(address::first);
-    let list_unsubscribe = message
-        .header_raw("List-Unsubscribe")
-        .map(|raw| address::list_unsubscribe(raw, scratch))
-        .unwrap_or_default();
-    let transaction_id = transaction_id::derive(envelope, message.message_id(), body);
-    // Last: the body and the attachments are moved out of the parsed message.
-    let body_text = take_body(&mut message);
-    let attachments = attachments::take(&mut message);
-
-    let shared = NotifyTransactional {
+    let message_id_raw = message.header_raw("Message-ID").map(|raw| {
+        raw.split(['\r', '\n'])
+            .collect::<String>()
+            .trim()
+            .to_owned()
+    });
+    let derived = match message.message_id() {
+        Some(id) => Source::MessageId(id),
+        None => Source::Body(original),
+    };
+    let mut shared = NotifyTransactional {
         application: envelope.application.to_owned(),
         platforms: vec![Platform::Email as i32],
         schedule: Some(Schedule {
@@ -125,58 +204,23 @@ pub fn map<'a>(
         message_type: MessageType::Transactional as i32,
         ..Default::default()
     };
-    let payload = EmailPayload {
-        subject,
-        body: String::new(),
-        attachments,
-        list_unsubscribe,
-        from,
-        reply_to,
-        email_template: String::new(),
+    let facts = apply::Message {
+        envelope,
+        message_id_raw: message_id_raw.as_deref(),
+        derived,
     };
+    let email_ids = options.email_ids;
+    let deliveries = apply::apply(options, &facts, &mut shared, &mut payload)?;
+    // Last: the body and the attachments are moved out of the parsed message.
+    let body_text = body::take(&mut message);
+    payload.attachments = attachments::take(&mut message);
     Ok(Outgoing {
         shared,
         payload,
         body: body_text,
-        deliveries: vec![Delivery {
-            recipients: envelope.recipients.to_vec(),
-            transaction_id,
-            ..Default::default()
-        }],
+        deliveries,
+        email_ids,
     })
-}
-
-/// The HTML part if there is one, else the plain-text part, moved out of the parse.
-/// mail-parser lists text parts among the HTML bodies too (to render them); only a real
-/// `text/html` part counts as HTML here.
-fn take_body<'x>(message: &mut Message<'x>) -> Cow<'x, str> {
-    let find = |ids: &[u32], want_html: bool| {
-        ids.iter().copied().find(|&id| {
-            matches!(
-                (message.parts.get(id as usize).map(|p| &p.body), want_html),
-                (Some(PartType::Html(_)), true) | (Some(PartType::Text(_)), false)
-            )
-        })
-    };
-    let Some(id) = find(&message.html_body, true).or_else(|| find(&message.text_body, false))
-    else {
-        return Cow::Borrowed("");
-    };
-    if message.attachments.contains(&id) {
-        // Also an attachment: leave it in place for `attachments::take`.
-        return match message.parts.get(id as usize).map(|p| &p.body) {
-            Some(PartType::Html(text) | PartType::Text(text)) => Cow::Owned(text.to_string()),
-            _ => Cow::Borrowed(""),
-        };
-    }
-    match message
-        .parts
-        .get_mut(id as usize)
-        .map(|p| std::mem::take(&mut p.body))
-    {
-        Some(PartType::Html(text) | PartType::Text(text)) => text,
-        _ => Cow::Borrowed(""),
-    }
 }
 
 /// Header count, part count and MIME depth, nested messages included.
@@ -216,6 +260,7 @@ mod tests {
         let envelope = Envelope {
             application: "APP",
             recipients: &recipients,
+            ..Envelope::default()
         };
         let body = eml.replace('\n', "\r\n");
         let mut requests = to_notify(
@@ -256,7 +301,7 @@ mod tests {
     fn refusal(eml: &[u8]) -> Option<MimeError> {
         let envelope = Envelope {
             application: "A",
-            recipients: &[],
+            ..Envelope::default()
         };
         to_notify(envelope, eml, &MimeLimits::default(), &Bump::new()).err()
     }
@@ -295,6 +340,7 @@ mod body_and_attachment {
         let envelope = Envelope {
             application: "A",
             recipients: &recipients,
+            ..Envelope::default()
         };
         let mut requests = to_notify(
             envelope,

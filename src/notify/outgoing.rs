@@ -43,6 +43,9 @@ pub struct Outgoing<'a> {
     pub body: Cow<'a, str>,
     /// One per upstream call; never empty.
     pub deliveries: Vec<Delivery>,
+    /// The message carried SendGrid/SendCloud's `X-SMTPAPI`: its log line lists each
+    /// recipient's SendCloud email id (`<message code><index>$<address>`).
+    pub email_ids: bool,
 }
 
 impl Outgoing<'_> {
@@ -53,6 +56,7 @@ impl Outgoing<'_> {
             payload: self.payload,
             body: Cow::Owned(self.body.into_owned()),
             deliveries: self.deliveries,
+            email_ids: self.email_ids,
         }
     }
 

@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bumpalo::Bump;
 use futures_rustls::TlsAcceptor;
@@ -12,8 +12,9 @@ use futures_rustls::TlsAcceptor;
 use super::pool::BufferPool;
 use crate::cidr::AllowList;
 use crate::mime::{self, Envelope, MimeLimits};
+use crate::notify::Outgoing;
 use crate::smtp::{Reply, SessionConfig, Submission};
-use crate::upstream::{Channel, Outcome, frame, verdict};
+use crate::upstream::{Channel, Outcome, fanout, verdict};
 
 /// What a listener serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +38,8 @@ pub struct ShardContext {
     pub io_timeout: Duration,
     pub channel: Channel,
     pub mime_limits: MimeLimits,
+    /// Upstream streams in flight for one fan-out message.
+    pub fanout_limit: usize,
     pub bodies: BufferPool,
     scratch: RefCell<Bump>,
 }
@@ -48,6 +51,7 @@ impl ShardContext {
         relay: Option<(SessionConfig, AllowList)>,
         channel: Channel,
         mime_limits: MimeLimits,
+        fanout_limit: usize,
     ) -> Self {
         let io_timeout = submission
             .as_ref()
@@ -68,49 +72,78 @@ impl ShardContext {
             io_timeout,
             channel,
             mime_limits,
+            fanout_limit,
             bodies: BufferPool::new(64, 1 << 20),
             scratch: RefCell::new(Bump::new()),
         }
     }
 
-    /// Maps a submission and forwards it; returns the reply for the client.
+    /// Maps a submission and forwards it (one upstream call, or a fan-out); returns
+    /// the reply for the client.
     pub async fn forward(&self, submission: &Submission) -> Reply {
         let started = Instant::now();
         let credentials = &submission.credentials;
-        let frame = {
+        let mapped = {
             let mut scratch = self.scratch.borrow_mut();
             scratch.reset();
             let envelope = Envelope {
                 application: &credentials.application,
                 recipients: &submission.recipients,
+                subaccount: credentials.subaccount,
+                received: SystemTime::now(),
             };
             mime::map(envelope, &submission.body, &self.mime_limits, &scratch)
-                .map(|message| frame::encode(&message, &message.deliveries[0]))
         };
-        let frame = match frame {
-            Ok(frame) => frame,
+        let message = match mapped {
+            Ok(message) => message,
             Err(error) => {
                 tracing::info!(shard = self.id, application = %credentials.application, %error, "message refused");
                 return error.reply();
             }
         };
-        let outcome = self.channel.notify(frame, &credentials.token).await;
-        let reply = verdict::reply(&outcome);
-        let elapsed_us = started.elapsed().as_micros() as u64;
-        let message = MessageLog {
+        let outcomes = fanout::notify_all(
+            &self.channel,
+            &message,
+            &credentials.token,
+            self.fanout_limit,
+        )
+        .await;
+        let reply = match &outcomes[..] {
+            [only] => verdict::reply(only),
+            many => {
+                let calls: Vec<(&Outcome, usize)> = many
+                    .iter()
+                    .zip(&message.deliveries)
+                    .map(|(outcome, delivery)| (outcome, delivery.recipients.len()))
+                    .collect();
+                verdict::fanout_reply(&calls)
+            }
+        };
+        let log = MessageLog {
             shard: self.id,
             application: &credentials.application,
-            recipients: submission.recipients.len(),
+            recipients: message.recipient_count(),
+            calls: outcomes.len(),
             bytes: submission.body.len(),
+            elapsed_us: started.elapsed().as_micros() as u64,
         };
+        let all_accepted = outcomes
+            .iter()
+            .all(|o| matches!(o, Outcome::Accepted { .. }));
         // Successes are debug: at full speed a line per message through the shared
         // stderr lock would cost more than the message itself, and the client already
-        // has the message code in its 250. Refusals are worth a line.
-        match &outcome {
-            Outcome::Accepted { message_code } => {
-                tracing::debug!(%message, %message_code, elapsed_us, "forwarded");
-            }
-            _ => tracing::info!(%message, %reply, elapsed_us, "not forwarded"),
+        // has the message code in its 250. Refusals are worth a line, and so are the
+        // SendCloud email ids a SendCloud user correlates webhooks with.
+        if message.email_ids {
+            let ids = EmailIds {
+                message: &message,
+                outcomes: &outcomes,
+            };
+            tracing::info!(%log, %reply, email_ids = %ids, "forwarded");
+        } else if all_accepted {
+            tracing::debug!(%log, %reply, "forwarded");
+        } else {
+            tracing::info!(%log, %reply, "not forwarded");
         }
         reply
     }
@@ -121,15 +154,45 @@ struct MessageLog<'a> {
     shard: usize,
     application: &'a str,
     recipients: usize,
+    calls: usize,
     bytes: usize,
+    elapsed_us: u64,
 }
 
 impl std::fmt::Display for MessageLog<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "shard={} application={} recipients={} bytes={}",
-            self.shard, self.application, self.recipients, self.bytes
+            "shard={} application={} recipients={} calls={} bytes={} elapsed_us={}",
+            self.shard, self.application, self.recipients, self.calls, self.bytes, self.elapsed_us
         )
+    }
+}
+
+/// SendCloud's per-recipient email ids, `<message code><index>$<address>` (index in the
+/// message's recipient list, from 0, not zero-padded), for the calls accepted.
+struct EmailIds<'a> {
+    message: &'a Outgoing<'a>,
+    outcomes: &'a [Outcome],
+}
+
+impl std::fmt::Display for EmailIds<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut first = true;
+        for (delivery, outcome) in self.message.deliveries.iter().zip(self.outcomes) {
+            let Outcome::Accepted { message_code } = outcome else {
+                continue;
+            };
+            for (i, address) in delivery.recipients.iter().enumerate() {
+                let separator = if first { "" } else { "," };
+                first = false;
+                write!(
+                    f,
+                    "{separator}{message_code}{}${address}",
+                    delivery.position(i)
+                )?;
+            }
+        }
+        Ok(())
     }
 }

@@ -294,8 +294,8 @@ fn setup_shard(
     let submission = match &blueprint.identity {
         Some(identity) => {
             let acceptor = TlsAcceptor::from(identity.server_config().map_err(tls_error)?);
-            let session =
-                SessionConfig::new(&blueprint.hostname, config.limits.clone(), Mode::Submission);
+            let mode = Mode::Submission(config.auth.clone());
+            let session = SessionConfig::new(&blueprint.hostname, config.limits.clone(), mode);
             Some((session, acceptor))
         }
         None => None,
@@ -323,6 +323,7 @@ fn setup_shard(
         relay,
         channel,
         config.mime_limits,
+        config.fanout_concurrency,
     ));
     let listeners = blueprint
         .listeners

@@ -1,6 +1,7 @@
-//! SASL PLAIN (RFC 4616) and LOGIN decoding. Credentials are not checked here: the
-//! username is the application code and the password the API token, both forwarded to
-//! the upstream, which is the only judge of them.
+//! SASL PLAIN (RFC 4616) and LOGIN decoding, and the user name forms of the providers
+//! users migrate from (`AuthPolicy`). Credentials are not checked here: the username
+//! names the application and the password is the API token, both forwarded to the
+//! upstream, which is the only judge of them.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -12,6 +13,73 @@ use super::reply::{self, Reply};
 pub struct Credentials {
     pub application: String,
     pub token: Token,
+    /// SparkPost's `SMTP_Injection:X-MSYS-SUBACCOUNT=<n>`: becomes `meta_data.subaccount`.
+    pub subaccount: Option<u64>,
+}
+
+/// How a submission listener reads AUTH user names (dialects.md, "Credentials"): the
+/// application code (the core spec); a Postmark server token given as both user name
+/// and password; SparkPost's `SMTP_Injection[:X-MSYS-SUBACCOUNT=<n>]`. The two provider
+/// forms submit as the default application, and are refused without one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuthPolicy {
+    pub default_application: Option<String>,
+}
+
+/// SparkPost's fixed user name (compared case-insensitively) and its subaccount suffix.
+const SPARKPOST_USER: &str = "SMTP_Injection";
+const SPARKPOST_SUBACCOUNT: &str = ":X-MSYS-SUBACCOUNT=";
+
+impl AuthPolicy {
+    /// The credentials a login stands for, or the reason it cannot be used.
+    pub fn resolve(&self, login: Credentials) -> Result<Credentials, Reply> {
+        let provider_form = match sparkpost_subaccount(&login.application)? {
+            Some(subaccount) => Some(subaccount),
+            None if login.application == login.token.expose() => Some(None),
+            None => None,
+        };
+        let Some(subaccount) = provider_form else {
+            return Ok(login);
+        };
+        let application = self
+            .default_application
+            .clone()
+            .ok_or(reply::AUTH_NEEDS_DEFAULT_APPLICATION)?;
+        Ok(Credentials {
+            application,
+            subaccount,
+            ..login
+        })
+    }
+}
+
+/// `text` after a case-insensitive `prefix`.
+fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    text.get(..prefix.len())
+        .filter(|head| head.eq_ignore_ascii_case(prefix))
+        .and_then(|_| text.get(prefix.len()..))
+}
+
+/// `None` when `user` is not SparkPost's form; `Some(subaccount)` when it is.
+fn sparkpost_subaccount(user: &str) -> Result<Option<Option<u64>>, Reply> {
+    let Some(rest) = strip_prefix_ignore_case(user, SPARKPOST_USER) else {
+        return Ok(None);
+    };
+    if rest.is_empty() {
+        return Ok(Some(None));
+    }
+    let Some(number) = strip_prefix_ignore_case(rest, SPARKPOST_SUBACCOUNT) else {
+        // `SMTP_InjectionX` is somebody's application code.
+        return if rest.starts_with(':') {
+            Err(reply::AUTH_BAD_SUBACCOUNT)
+        } else {
+            Ok(None)
+        };
+    };
+    match number.parse::<u64>() {
+        Ok(n) if number.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(Some(n))),
+        _ => Err(reply::AUTH_BAD_SUBACCOUNT),
+    }
 }
 
 /// The API token. Its `Debug` never shows it, so it cannot leak into logs by accident.
@@ -40,6 +108,7 @@ impl std::fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("application", &self.application)
             .field("token", &self.token)
+            .field("subaccount", &self.subaccount)
             .finish()
     }
 }
@@ -78,6 +147,7 @@ pub fn credentials(user: &[u8], pass: &[u8]) -> Result<Credentials, Reply> {
         (Some(application), Some(token)) => Ok(Credentials {
             application,
             token: Token::new(token),
+            subaccount: None,
         }),
         _ => Err(reply::AUTH_INVALID),
     }
@@ -120,6 +190,81 @@ mod tests {
         assert_eq!(plain(&b64(b"\0\0tok")), Err(reply::AUTH_INVALID));
         assert_eq!(plain(&b64(b"\0app\0")), Err(reply::AUTH_INVALID));
         assert_eq!(plain(b"="), Err(reply::AUTH_MALFORMED));
+    }
+
+    fn login(user: &str, pass: &str) -> Credentials {
+        credentials(user.as_bytes(), pass.as_bytes()).expect("well-formed")
+    }
+
+    #[test]
+    fn application_code_user_names_pass_through() {
+        let policy = AuthPolicy::default();
+        let c = policy.resolve(login("XXXXX-XXXXX", "tok")).expect("valid");
+        assert_eq!(
+            (c.application.as_str(), c.subaccount),
+            ("XXXXX-XXXXX", None)
+        );
+        // Only the exact SparkPost forms are SparkPost's.
+        for user in ["SMTP_InjectionX", "smtp_injector", "SMTP"] {
+            let c = policy.resolve(login(user, "tok")).expect("valid");
+            assert_eq!(c.application, user);
+        }
+    }
+
+    #[test]
+    fn provider_forms_take_the_default_application() {
+        let policy = AuthPolicy {
+            default_application: Some("DEFAULT-APP".into()),
+        };
+        let postmark = policy
+            .resolve(login("pm-token", "pm-token"))
+            .expect("valid");
+        assert_eq!(postmark.application, "DEFAULT-APP");
+        assert_eq!(postmark.token.expose(), "pm-token");
+        assert_eq!(postmark.subaccount, None);
+        let cases = [
+            ("SMTP_Injection", None),
+            ("smtp_injection", None),
+            ("SMTP_Injection:X-MSYS-SUBACCOUNT=123", Some(123)),
+            ("smtp_injection:x-msys-subaccount=7", Some(7)),
+        ];
+        for (user, subaccount) in cases {
+            let c = policy.resolve(login(user, "api-key")).expect(user);
+            assert_eq!(c.application, "DEFAULT-APP", "{user}");
+            assert_eq!(c.subaccount, subaccount, "{user}");
+            assert_eq!(c.token.expose(), "api-key");
+        }
+    }
+
+    #[test]
+    fn provider_forms_without_a_default_application_are_refused() {
+        let policy = AuthPolicy::default();
+        for (user, pass) in [("pm-token", "pm-token"), ("SMTP_Injection", "key")] {
+            let refusal = policy.resolve(login(user, pass)).expect_err(user);
+            assert_eq!(refusal, reply::AUTH_NEEDS_DEFAULT_APPLICATION);
+            assert!(refusal.to_string().starts_with("535 5.7.8"));
+            assert!(refusal.text().contains("--default-application"));
+        }
+    }
+
+    #[test]
+    fn a_subaccount_must_be_a_number() {
+        let policy = AuthPolicy {
+            default_application: Some("D".into()),
+        };
+        for user in [
+            "SMTP_Injection:X-MSYS-SUBACCOUNT=",
+            "SMTP_Injection:X-MSYS-SUBACCOUNT=abc",
+            "SMTP_Injection:X-MSYS-SUBACCOUNT=+5",
+            "SMTP_Injection:X-MSYS-SUBACCOUNT=99999999999999999999999",
+            "SMTP_Injection:other",
+        ] {
+            assert_eq!(
+                policy.resolve(login(user, "k")),
+                Err(reply::AUTH_BAD_SUBACCOUNT),
+                "{user}"
+            );
+        }
     }
 
     #[test]

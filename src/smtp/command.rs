@@ -235,7 +235,20 @@ fn address(path: &[u8], null_allowed: bool) -> Result<&str, Option<CommandError>
         Some(route) => route.split_once(':').map(|(_, m)| m).ok_or(None)?,
         None => path,
     };
-    let (local, domain) = mailbox.rsplit_once('@').ok_or(None)?;
+    if is_mailbox(mailbox) {
+        Ok(mailbox)
+    } else {
+        Err(None)
+    }
+}
+
+/// Whether `text` is a mailbox as RCPT TO takes it: `local@domain` in ASCII, the local
+/// part a dot-atom-ish run or a quoted string, the domain a host name or an address
+/// literal. Also used for the addresses in provider headers.
+pub fn is_mailbox(text: &str) -> bool {
+    let Some((local, domain)) = text.rsplit_once('@') else {
+        return false;
+    };
     let local_ok = if local.starts_with('"') {
         local.len() >= 2 && local.ends_with('"')
     } else {
@@ -255,11 +268,11 @@ fn address(path: &[u8], null_allowed: bool) -> Result<&str, Option<CommandError>
                 && !domain.ends_with('.')
                 && !domain.contains("..")
         };
-    if local_ok && domain_ok && !mailbox.bytes().any(|b| b.is_ascii_control()) {
-        Ok(mailbox)
-    } else {
-        Err(None)
-    }
+    local_ok
+        && domain_ok
+        && text.len() <= MAX_PATH
+        && text.is_ascii()
+        && !text.bytes().any(|b| b.is_ascii_control())
 }
 
 fn mail_params(params: &[u8]) -> Result<MailParams, CommandError> {

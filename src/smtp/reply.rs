@@ -190,6 +190,16 @@ pub const AUTH_MECHANISM: Reply = Reply::new(504, "5.5.4", "Unrecognized authent
 pub const TLS_REQUIRED: Reply = Reply::new(530, "5.7.0", "Must issue a STARTTLS command first");
 pub const AUTH_REQUIRED: Reply = Reply::new(530, "5.7.0", "Authentication required");
 pub const AUTH_INVALID: Reply = Reply::new(535, "5.7.8", "Authentication credentials invalid");
+pub const AUTH_NEEDS_DEFAULT_APPLICATION: Reply = Reply::new(
+    535,
+    "5.7.8",
+    "Provider-style user name (token or SMTP_Injection): use the application code as the user name, or start the gateway with --default-application",
+);
+pub const AUTH_BAD_SUBACCOUNT: Reply = Reply::new(
+    535,
+    "5.7.8",
+    "SparkPost subaccount must be a number: SMTP_Injection:X-MSYS-SUBACCOUNT=<n>",
+);
 pub const MESSAGE_TOO_BIG: Reply = Reply::new(
     552,
     "5.3.4",
@@ -227,6 +237,30 @@ pub const MIME_TOO_COMPLEX: Reply = Reply::new(
     "5.6.0",
     "Message structure exceeds limits (headers, MIME parts or depth)",
 );
+
+// --- Provider extension headers (dialects.md, "Bad input") ------------------------------
+// The texts name the header and the problem; they carry a sender's strings, so they are
+// sanitised like any peer text.
+
+/// Malformed control data in a provider header.
+pub fn bad_provider_header(text: &str) -> Reply {
+    Reply::with_text(550, "5.6.0", sanitize_text(text))
+}
+
+/// More recipients in provider headers than allowed.
+pub fn too_many_header_recipients(text: &str) -> Reply {
+    Reply::with_text(550, "5.5.3", sanitize_text(text))
+}
+
+/// A provider header's recipient that is not an address.
+pub fn bad_header_address(text: &str) -> Reply {
+    Reply::with_text(550, "5.1.3", sanitize_text(text))
+}
+
+/// A provider header over its size limit.
+pub fn header_too_big(text: &str) -> Reply {
+    Reply::with_text(552, "5.3.4", sanitize_text(text))
+}
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@
 use std::rc::Rc;
 use std::time::Instant;
 
-use super::auth::{self, Credentials};
+use super::auth::{self, AuthPolicy, Credentials};
 use super::command::{self, Command, Mechanism};
 use super::data::{self, Outcome};
 use super::limits::Limits;
@@ -20,8 +20,9 @@ use super::reply::{self, Reply};
 /// What kind of listener a session came from.
 #[derive(Clone, Debug)]
 pub enum Mode {
-    /// STARTTLS submission: TLS before AUTH, AUTH before MAIL.
-    Submission,
+    /// STARTTLS submission: TLS before AUTH, AUTH before MAIL; user names read by the
+    /// policy.
+    Submission(AuthPolicy),
     /// Local relay (a sidecar on the application host): plaintext, no AUTH; every
     /// message is submitted with these credentials.
     Relay(Rc<Credentials>),
@@ -41,7 +42,7 @@ pub struct SessionConfig {
 
 impl SessionConfig {
     pub fn new(hostname: &str, limits: Limits, mode: Mode) -> Self {
-        let starttls = matches!(mode, Mode::Submission);
+        let starttls = matches!(mode, Mode::Submission(_));
         let size = format!("SIZE {}", limits.max_message_size);
         let common = [
             "PIPELINING",
@@ -67,7 +68,7 @@ impl SessionConfig {
 
     /// Whether this listener offers (and requires) STARTTLS and AUTH.
     pub fn is_submission(&self) -> bool {
-        matches!(self.mode, Mode::Submission)
+        matches!(self.mode, Mode::Submission(_))
     }
 }
 
@@ -142,7 +143,7 @@ impl Session {
         transmit.extend_from_slice(&config.greeting);
         let credentials = match &config.mode {
             Mode::Relay(credentials) => Some(Rc::clone(credentials)),
-            Mode::Submission => None,
+            Mode::Submission(_) => None,
         };
         Self {
             deadline: now + config.limits.command_timeout,
@@ -508,9 +509,19 @@ impl Session {
         }
     }
 
-    fn authenticated(&mut self, credentials: Credentials) {
-        self.credentials = Some(Rc::new(credentials));
-        self.send(&reply::AUTH_OK);
+    fn authenticated(&mut self, login: Credentials) {
+        let resolved = match &self.config.mode {
+            Mode::Submission(policy) => policy.resolve(login),
+            // Unreachable: AUTH is refused on relay listeners.
+            Mode::Relay(_) => Err(reply::AUTH_NOT_ENABLED),
+        };
+        match resolved {
+            Ok(credentials) => {
+                self.credentials = Some(Rc::new(credentials));
+                self.send(&reply::AUTH_OK);
+            }
+            Err(reply) => self.refuse(reply),
+        }
     }
 
     /// The checks every transaction command shares, in the order clients expect them.

@@ -23,7 +23,11 @@ impl Dialog {
     }
 
     fn with_limits(limits: Limits) -> Self {
-        let config = Rc::new(SessionConfig::new("mx.test", limits, Mode::Submission));
+        let config = Rc::new(SessionConfig::new(
+            "mx.test",
+            limits,
+            Mode::Submission(Default::default()),
+        ));
         let now = Instant::now();
         let mut dialog = Self {
             session: Session::new(config, now),

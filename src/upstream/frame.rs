@@ -152,6 +152,7 @@ mod tests {
                 },
                 Delivery::default(),
             ],
+            email_ids: false,
         }
     }
 

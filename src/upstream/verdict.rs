@@ -79,6 +79,41 @@ pub fn queued(first_code: &str, more: usize) -> Reply {
     Reply::with_text(250, "2.0.0", text)
 }
 
+/// The reply for a fan-out: `250` only when every call was accepted; otherwise the
+/// most severe failure's reply (permanent before transient), its text saying how many
+/// recipients were accepted. `calls` pairs each call's outcome with its recipients.
+pub fn fanout_reply(calls: &[(&Outcome, usize)]) -> Reply {
+    let total: usize = calls.iter().map(|(_, n)| n).sum();
+    let accepted: usize = calls
+        .iter()
+        .filter(|(o, _)| matches!(o, Outcome::Accepted { .. }))
+        .map(|(_, n)| n)
+        .sum();
+    let replies = calls.iter().map(|(outcome, _)| reply(outcome));
+    let worst = replies.filter(|r| r.code() >= 400).reduce(|worst, r| {
+        if r.code() / 100 > worst.code() / 100 {
+            r
+        } else {
+            worst
+        }
+    });
+    match worst {
+        None => {
+            let first = calls.iter().find_map(|(o, _)| match o {
+                Outcome::Accepted { message_code } => Some(message_code.as_str()),
+                _ => None,
+            });
+            queued(first.unwrap_or_default(), calls.len().saturating_sub(1))
+        }
+        Some(failure) => Reply::with_text(
+            failure.code(),
+            failure.status(),
+            format!("{accepted} of {total} recipients accepted; retrying is safe"),
+        )
+        .with_detail(failure.text()),
+    }
+}
+
 fn status_reply(code: Code) -> Reply {
     match code {
         Code::UNAUTHENTICATED => UNAUTHENTICATED,
@@ -108,6 +143,30 @@ mod tests {
         assert_eq!(
             queued("A1", 4).to_string(),
             "250 2.0.0 Ok: queued as A1 (+4 more)"
+        );
+    }
+
+    #[test]
+    fn a_fan_out_is_250_only_when_every_call_was_accepted() {
+        let ok = |code: &str| Outcome::Accepted {
+            message_code: code.into(),
+        };
+        let (a, b) = (ok("A"), ok("B"));
+        assert_eq!(
+            fanout_reply(&[(&a, 2), (&b, 3)]).to_string(),
+            "250 2.0.0 Ok: queued as A (+1 more)"
+        );
+        let busy = Outcome::Refused(Status::new(Code::UNAVAILABLE, "busy"));
+        let gone = Outcome::Refused(Status::new(Code::NOT_FOUND, "no such user"));
+        assert_eq!(
+            fanout_reply(&[(&a, 3), (&busy, 2)]).to_string(),
+            "451 4.4.1 3 of 5 recipients accepted; retrying is safe: \
+             Transient upstream error, retry later: busy"
+        );
+        let reply = fanout_reply(&[(&busy, 1), (&a, 3), (&gone, 1)]).to_string();
+        assert!(
+            reply.starts_with("550 5.1.1 3 of 5 recipients accepted;"),
+            "permanent before transient: {reply}"
         );
     }
 

@@ -7,6 +7,6 @@ use smtpgate::mime::{self, Envelope, MimeLimits};
 
 fuzz_target!(|body: &[u8]| {
     let recipients = vec!["r@example.com".to_owned()];
-    let envelope = Envelope { application: "FUZZ", recipients: &recipients };
+    let envelope = Envelope { application: "FUZZ", recipients: &recipients, ..Default::default() };
     let _ = mime::to_notify(envelope, body, &MimeLimits::default(), &Bump::new());
 });

@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&first, input)) = data.split_first() else { return };
     let chunk = usize::from(first).max(1);
     let limits = Limits { max_message_size: 4096, max_recipients: 5, ..Limits::default() };
-    let config = Rc::new(SessionConfig::new("fuzz.test", limits, Mode::Submission));
+    let config = Rc::new(SessionConfig::new("fuzz.test", limits, Mode::Submission(Default::default())));
     let mut now = Instant::now();
     let mut session = Session::new(config, now);
     let mut pending: Vec<u8> = Vec::new();
