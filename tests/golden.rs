@@ -1,14 +1,19 @@
-//! Golden tests: every `tests/golden/NNN-name.eml` is mapped to a Notify request and
-//! compared, as JSON, with `NNN-name.json` beside it. The `.eml` files are stored with
+//! Golden tests: every `tests/golden/NNN-name.eml` is mapped to Notify requests and
+//! compared, as JSON, with `NNN-name.json` beside it (one object for one call, a list
+//! for a fan-out), or, when the mapping refuses the message, its SMTP reply with
+//! `NNN-name.reply`. The `.eml` files are stored with
 //! LF line endings for readability and converted to CRLF first, which is what the
 //! gateway always hands the mapping (DATA is CRLF on the wire, or normalised to it).
 //! They cover RFC 2047 subjects and display names in many charsets, quoted-printable
-//! and base64 bodies, nested multiparts, attachments and missing headers.
+//! and base64 bodies, nested multiparts, attachments and missing headers (001-099),
+//! every row of dialects.md's tables (100-189) and MIME corrections (190-). The
+//! messages arrive at 2026-12-06T00:00:00Z (for `send_at`).
 //!
 //! After a deliberate mapping change, regenerate with `SMTPGATE_BLESS=1 cargo test
 //! --test golden` and review the diff of the `.json` files.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
 
 use bumpalo::Bump;
 use smtpgate::mime::{self, Envelope, MimeLimits};
@@ -36,7 +41,11 @@ fn crlf(lf: &[u8]) -> Vec<u8> {
     out
 }
 
-fn render(eml: &Path) -> String {
+/// When every golden message arrives.
+const RECEIVED: u64 = 1_796_515_200;
+
+/// The rendered mapping and the extension of the file that holds what it must be.
+fn render(eml: &Path) -> (String, &'static str) {
     let body = crlf(&std::fs::read(eml).expect("readable .eml"));
     let recipients = vec![
         "rcpt@example.com".to_owned(),
@@ -45,18 +54,22 @@ fn render(eml: &Path) -> String {
     let envelope = Envelope {
         application: "GOLD-APP",
         recipients: &recipients,
+        received: UNIX_EPOCH + Duration::from_secs(RECEIVED),
         ..Default::default()
     };
-    let requests = mime::to_notify(envelope, &body, &MimeLimits::default(), &Bump::new())
-        .unwrap_or_else(|e| panic!("{}: {e}", eml.display()));
-    // One call is one JSON object; a fan-out is the list of its calls.
-    let rendered = match &requests[..] {
-        [one] => json::request(one),
-        many => serde_json::Value::Array(many.iter().map(json::request).collect()),
-    };
-    let mut text = serde_json::to_string_pretty(&rendered).expect("json");
-    text.push('\n');
-    text
+    match mime::to_notify(envelope, &body, &MimeLimits::default(), &Bump::new()) {
+        Ok(requests) => {
+            // One call is one JSON object; a fan-out is the list of its calls.
+            let rendered = match &requests[..] {
+                [one] => json::request(one),
+                many => serde_json::Value::Array(many.iter().map(json::request).collect()),
+            };
+            let mut text = serde_json::to_string_pretty(&rendered).expect("json");
+            text.push('\n');
+            (text, "json")
+        }
+        Err(error) => (format!("{}\n", error.reply()), "reply"),
+    }
 }
 
 #[test]
@@ -66,14 +79,22 @@ fn golden_eml_to_notify_json() {
     let bless = std::env::var_os("SMTPGATE_BLESS").is_some();
     let mut failures = Vec::new();
     for eml in &cases {
-        let actual = render(eml);
-        let expected_path = eml.with_extension("json");
+        let (actual, extension) = render(eml);
+        let expected_path = eml.with_extension(extension);
         if bless {
+            for stale in ["json", "reply"] {
+                let _ = std::fs::remove_file(eml.with_extension(stale));
+            }
             std::fs::write(&expected_path, &actual).expect("write golden");
             continue;
         }
-        let expected = std::fs::read_to_string(&expected_path)
-            .unwrap_or_else(|_| panic!("missing {} (bless it)", expected_path.display()));
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_else(|_| {
+            panic!(
+                "{}: no {} (got:\n{actual})",
+                eml.display(),
+                expected_path.display()
+            )
+        });
         if expected != actual {
             failures.push(format!(
                 "{}:\n--- expected\n{expected}\n--- actual\n{actual}",

@@ -117,6 +117,8 @@ fn value(v: &prost_types::Value) -> Value {
     use prost_types::value::Kind;
     match &v.kind {
         None | Some(Kind::NullValue(_)) => Value::Null,
+        // Struct numbers are doubles; integral ones print as integers (`123`, not `123.0`).
+        Some(Kind::NumberValue(n)) if n.fract() == 0.0 && n.abs() < 9.0e15 => json!(*n as i64),
         Some(Kind::NumberValue(n)) => json!(n),
         Some(Kind::StringValue(s)) => json!(s),
         Some(Kind::BoolValue(b)) => json!(b),
