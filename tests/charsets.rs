@@ -69,7 +69,11 @@ fn python_email_messages_in_every_cjk_and_cyrillic_charset() {
         let case: serde_json::Value = serde_json::from_str(line).expect("json line");
         let label = case["label"].as_str().expect("label");
         let text = case["text"].as_str().expect("text");
-        let eml = crlf(&STANDARD.decode(case["eml"].as_str().expect("eml")).expect("b64"));
+        let eml = crlf(
+            &STANDARD
+                .decode(case["eml"].as_str().expect("eml"))
+                .expect("b64"),
+        );
         let requests = mime::to_notify(envelope, &eml, &MimeLimits::default(), &Bump::new())
             .unwrap_or_else(|e| panic!("{label}: {e}"));
         let Some(Kind::Transactional(t)) = &requests[0].kind else {

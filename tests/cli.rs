@@ -39,6 +39,8 @@ fn help_documents_every_flag() {
         "--max-recipients",
         "--command-timeout",
         "--bare-lf",
+        "--default-application",
+        "--fanout-concurrency",
         "--dev",
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
@@ -203,6 +205,37 @@ fn token_never_appears_in_logs_even_at_trace_level() {
     let logs = std::fs::read_to_string(&log).expect("read log");
     assert!(logs.contains("forwarded"), "the run did log at trace level");
     assert!(!logs.contains(token), "the token leaked into the logs");
+    let _ = std::fs::remove_file(&log);
+}
+
+#[test]
+fn sendcloud_email_ids_appear_in_the_transaction_s_log_line() {
+    let log = std::env::temp_dir().join(format!("smtpgate-email-ids-{}.log", std::process::id()));
+    let file = std::fs::File::create(&log).expect("log file");
+    {
+        let gateway = DevGateway::start("info", Stdio::from(file));
+        let output = Command::new("swaks")
+            .args(["--server", &gateway.addr, "--tls"])
+            .args(["--auth-user", "APP-CODE", "--auth-password", "TOKEN"])
+            .args(["--to", "env@example.com", "--from", "b@example.com"])
+            .args([
+                "--header",
+                r#"X-SMTPAPI: {"to": ["ben@ifaxin.com", "joe@ifaxin.com"]}"#,
+            ])
+            .output()
+            .expect("swaks runs (install it: see .ci/run)");
+        let transcript = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            transcript.contains("<~  250 2.0.0 Ok: queued as DEV-00000001"),
+            "{transcript}"
+        );
+        gateway.next_line();
+    }
+    let logs = std::fs::read_to_string(&log).expect("read log");
+    assert!(
+        logs.contains("DEV-000000010$ben@ifaxin.com,DEV-000000011$joe@ifaxin.com"),
+        "SendCloud's <message id><index>$<address> for each recipient: {logs}"
+    );
     let _ = std::fs::remove_file(&log);
 }
 

@@ -23,11 +23,11 @@ impl Dialog {
     }
 
     fn with_limits(limits: Limits) -> Self {
-        let config = Rc::new(SessionConfig::new(
-            "mx.test",
-            limits,
-            Mode::Submission(Default::default()),
-        ));
+        Self::with_mode(limits, Mode::Submission(Default::default()))
+    }
+
+    fn with_mode(limits: Limits, mode: Mode) -> Self {
+        let config = Rc::new(SessionConfig::new("mx.test", limits, mode));
         let now = Instant::now();
         let mut dialog = Self {
             session: Session::new(config, now),
@@ -53,7 +53,10 @@ impl Dialog {
     }
 
     fn tls() -> Self {
-        let mut d = Self::new();
+        Self::tls_from(Self::new())
+    }
+
+    fn tls_from(mut d: Self) -> Self {
         d.send("EHLO c\r\n");
         assert_eq!(d.send("STARTTLS\r\n"), "220 2.0.0 Ready to start TLS\r\n");
         assert!(d.starttls_requested);
@@ -102,6 +105,46 @@ impl Dialog {
 }
 
 const ACCEPTED: Reply = Reply::new(250, "2.0.0", "OK id-1");
+
+#[test]
+fn provider_user_names_submit_as_the_default_application() {
+    let policy = AuthPolicy {
+        default_application: Some("DEFAULT".into()),
+    };
+    let mut d = Dialog::tls_from(Dialog::with_mode(
+        Limits::default(),
+        Mode::Submission(policy),
+    ));
+    d.send("EHLO c\r\n");
+    let login = STANDARD.encode(b"SMTP_Injection:X-MSYS-SUBACCOUNT=9");
+    assert_eq!(
+        d.send(&format!("AUTH LOGIN {login}\r\n")),
+        "334 UGFzc3dvcmQ6\r\n"
+    );
+    assert!(
+        d.send(&format!("{}\r\n", STANDARD.encode(b"key")))
+            .starts_with("235 2.7.0")
+    );
+    d.send("MAIL FROM:<a@b.c>\r\nRCPT TO:<r@b.c>\r\nDATA\r\nx\r\n.\r\n");
+    let submitted = &d.submitted[0].credentials;
+    assert_eq!(submitted.application, "DEFAULT");
+    assert_eq!(submitted.subaccount, Some(9));
+    assert_eq!(submitted.token.expose(), "key");
+}
+
+#[test]
+fn provider_user_names_without_a_default_application_are_refused_at_auth() {
+    let mut d = Dialog::tls();
+    d.send("EHLO c\r\n");
+    let plain = STANDARD.encode(b"\0pm-token\0pm-token");
+    let reply = d.send(&format!("AUTH PLAIN {plain}\r\n"));
+    assert!(reply.starts_with("535 5.7.8 "), "{reply}");
+    assert!(reply.contains("--default-application"), "{reply}");
+    assert!(
+        d.send("MAIL FROM:<a@b.c>\r\n").starts_with("530 5.7.0"),
+        "still not authenticated"
+    );
+}
 
 #[test]
 fn ehlo_before_tls_offers_starttls_not_auth() {

@@ -32,6 +32,8 @@ pub enum Behavior {
     Fail(tonic::Code, String),
     /// Answer only after this long (to trip the gateway's deadline).
     Delay(Duration),
+    /// Refuse the calls addressed to this recipient (a fan-out's group); accept others.
+    FailRecipient(String, tonic::Code),
 }
 
 #[derive(Clone)]
@@ -70,6 +72,23 @@ impl MessagingService for Service {
                 message_code: format!("MSG-{n}"),
             })),
             Behavior::Fail(code, message) => Err(Status::new(code, message)),
+            Behavior::FailRecipient(recipient, code) => {
+                let to_it = match &request.get_ref().kind {
+                    Some(smtpgate::notify::notify_request::Kind::Transactional(t)) => matches!(
+                        &t.target,
+                        Some(smtpgate::notify::notify_transactional::Target::Users(l))
+                            if l.list.contains(&recipient)
+                    ),
+                    _ => false,
+                };
+                if to_it {
+                    Err(Status::new(code, format!("refused {recipient}")))
+                } else {
+                    Ok(Response::new(NotifyResponse {
+                        message_code: format!("MSG-{n}"),
+                    }))
+                }
+            }
             Behavior::Delay(delay) => {
                 tokio::time::sleep(delay).await;
                 Ok(Response::new(NotifyResponse {
