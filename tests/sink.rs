@@ -102,3 +102,36 @@ fn sink_rejects_bad_flags() {
         assert!(!output.status.success(), "{flags:?}");
     }
 }
+
+#[test]
+fn print_shows_every_request_with_its_provider_fields() {
+    let sink = Sink::start(&["--print"]);
+    let gateway = Gateway::start_with(&sink.url, &["--default-application", "DEF"]);
+    let mut smtp = gateway.login_as("SMTP_Injection:X-MSYS-SUBACCOUNT=7", "key");
+    let message = "From: a@example.com\r\nSubject: s\r\n\
+        X-MSYS-API: {\"campaign_id\": \"c1\", \"metadata\": {\"n\": 2.5}}\r\n\
+        X-SMTPAPI: {\"pubsub\": {\"%p%\": 1989.0}, \"send_at\": 4102444800}\r\n\r\nb\r\n";
+    let reply = send(&mut smtp, &["r@example.com"], message);
+    // send_at in 2100 is refused: no call.
+    assert_code(
+        &reply,
+        "550 5.6.0 X-SMTPAPI send_at is more than 72 hours ahead",
+    );
+    let message = message.replace(", \"send_at\": 4102444800", "");
+    assert_code(&send(&mut smtp, &["r@example.com"], &message), "250 2.0.0");
+    let line: serde_json::Value =
+        serde_json::from_str(&sink.process.next_line()).expect("one JSON line per request");
+    assert_eq!(line["authorization"], "Token <redacted>");
+    let t = &line["request"]["transactional"];
+    assert_eq!(t["application"], "DEF");
+    assert_eq!(t["campaign"], "c1");
+    assert_eq!(t["meta_data"]["subaccount"], 7);
+    assert_eq!(t["meta_data"]["metadata"]["n"], 2.5);
+    assert_eq!(t["dynamic_content_placeholders"]["%p%"], "1989.0");
+    assert!(
+        line["message_code"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("SINK-"))
+    );
+    sink.stop();
+}

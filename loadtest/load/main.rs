@@ -73,6 +73,11 @@ struct Args {
     #[arg(long, value_name = "NS", default_value = "1", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=100_000))]
     rcpts: Vec<u32>,
 
+    /// Extra header added to every message, as a mailer sends it, e.g.
+    /// 'X-PM-Tag: welcome' or 'X-SMTPAPI: {...}' (repeatable; long values are folded).
+    #[arg(long = "header", value_name = "NAME: VALUE", value_parser = message::parse_header)]
+    headers: Vec<String>,
+
     /// Messages per connection before reconnecting (0 = one message per connection,
     /// which measures handshakes). [default: keep each connection for the whole cell]
     #[arg(long, value_name = "N")]
@@ -313,6 +318,7 @@ fn main() {
             html: args.html_body,
             attachments: args.attachments,
             seed: args.seed,
+            headers: &args.headers,
         }));
         let progress = Arc::new(Progress::default());
         let label = format!(

@@ -1,5 +1,6 @@
 //! Test messages: deterministic from the seed (two runs send the same bytes), of a given
-//! size, optionally multipart/alternative with HTML and with base64 attachments. Built
+//! size, optionally multipart/alternative with HTML and with base64 attachments, with
+//! the extra headers the operator's mailers send (`--header`). Built
 //! once per cell in wire form (dot-stuffed, CRLF, terminated); only the Message-ID
 //! header differs per message, so a real upstream does not deduplicate them.
 
@@ -9,13 +10,15 @@ use base64::engine::general_purpose::STANDARD;
 use crate::rng::Rng;
 
 #[derive(Clone, Copy, Debug)]
-pub struct Spec {
+pub struct Spec<'a> {
     /// Approximate total size of the message in bytes.
     pub size: usize,
     pub rcpts: usize,
     pub html: bool,
     pub attachments: usize,
     pub seed: u64,
+    /// Extra header fields, each `Name: value` on one line (folded when sent).
+    pub headers: &'a [String],
 }
 
 /// A message ready to send: envelope and the wire form of everything after the
@@ -55,7 +58,44 @@ fn text(rng: &mut Rng, bytes: usize) -> String {
     out
 }
 
-pub fn prepare(spec: Spec) -> Prepared {
+/// A `--header` argument: `Name: value`, the name printable ASCII without a colon, no
+/// line breaks (the value is folded for the wire).
+pub fn parse_header(text: &str) -> Result<String, String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or("expected 'NAME: VALUE', e.g. 'X-PM-Tag: welcome'")?;
+    let name = name.trim();
+    if name.is_empty() || !name.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(format!("{name:?} is not a header name"));
+    }
+    if value.contains(['\r', '\n']) {
+        return Err("the value must be one line (it is folded when sent)".into());
+    }
+    Ok(format!("{name}: {}", value.trim()))
+}
+
+/// A header line folded before 78 octets where it has whitespace (RFC 5322 §2.2.3),
+/// ending in CRLF.
+fn folded(line: &str) -> String {
+    let mut out = String::with_capacity(line.len() + line.len() / 32);
+    let mut width = 0;
+    for (i, word) in line.split(' ').enumerate() {
+        if i > 0 {
+            if width + 1 + word.len() > 76 {
+                out.push_str("\r\n");
+                width = 0;
+            }
+            out.push(' ');
+            width += 1;
+        }
+        out.push_str(word);
+        width += word.len();
+    }
+    out.push_str("\r\n");
+    out
+}
+
+pub fn prepare(spec: Spec<'_>) -> Prepared {
     let mut rng = Rng::new(spec.seed);
     let recipients: Vec<String> = (0..spec.rcpts.max(1))
         .map(|i| format!("rcpt{i}@example.com"))
@@ -71,6 +111,9 @@ pub fn prepare(spec: Spec) -> Prepared {
          Subject: smtpgate-load test message\r\nMIME-Version: 1.0\r\n",
     );
     headers.push_str("List-Unsubscribe: <https://example.com/unsubscribe>\r\n");
+    for header in spec.headers {
+        headers.push_str(&folded(header));
+    }
     let budget = spec.size.saturating_sub(headers.len() + 120);
     let (text_budget, attachment_budget) = if spec.attachments > 0 {
         (budget / 2, budget / 2)
@@ -159,6 +202,7 @@ mod tests {
                 html,
                 attachments,
                 seed: 42,
+                headers: &[],
             };
             let a = prepare(spec);
             assert_eq!(a.wire, prepare(spec).wire);
@@ -176,12 +220,19 @@ mod tests {
 
     #[test]
     fn the_gateway_maps_what_it_sends() {
+        let to: Vec<String> = (0..200).map(|i| format!("\"u{i}@example.com\"")).collect();
+        let headers = [
+            parse_header("X-PM-Tag:  load-test ").expect("valid"),
+            parse_header(&format!("X-SMTPAPI: {{\"to\": [{}]}}", to.join(", "))).expect("valid"),
+        ];
+        assert!(parse_header("no colon").is_err() && parse_header("Bad Name: x").is_err());
         let spec = Spec {
             size: 8192,
             rcpts: 1,
             html: true,
             attachments: 1,
             seed: 1,
+            headers: &headers,
         };
         let p = prepare(spec);
         let body = &p.wire[..p.wire.len() - 3];
@@ -203,5 +254,17 @@ mod tests {
                 .is_some_and(|b| b.starts_with("<html>"))
         );
         assert_eq!(payload["attachments"][0]["name"], "file0.bin");
+        let t = &json["transactional"];
+        assert_eq!(t["meta_data"]["tags"][0], "load-test");
+        assert_eq!(
+            t["users"]["list"].as_array().map(Vec::len),
+            Some(200),
+            "folded, unfolded"
+        );
+        let header_lines = p.wire.split(|&b| b == b'\n').take_while(|l| l != b"\r");
+        assert!(
+            header_lines.clone().count() > 40 && header_lines.clone().all(|l| l.len() <= 80),
+            "header lines are folded"
+        );
     }
 }

@@ -2,7 +2,8 @@
 //! Notify contract (h2 on glommio: the same server code as `--dev`'s sink, one executor
 //! per shard so it is never the bottleneck) that answers OK with a message code, after
 //! an optional added latency, or fails a chosen fraction of calls with chosen statuses.
-//! `--record` prints a count/bytes summary (one JSON line on stdout) at exit.
+//! `--record` prints a count/bytes summary (one JSON line on stdout) at exit; `--print`
+//! prints every request as one JSON line, as `--dev`'s sink does.
 
 mod latency;
 #[path = "../rng.rs"]
@@ -60,6 +61,11 @@ struct Args {
     #[arg(long)]
     record: bool,
 
+    /// Print every request as one JSON line on stdout (as --dev does; the token
+    /// redacted), meta_data and placeholders included. For checking, not for load.
+    #[arg(long)]
+    print: bool,
+
     /// Exit by itself after this long (otherwise on SIGINT/SIGTERM).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     duration: Option<Duration>,
@@ -105,6 +111,7 @@ fn main() {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     let next_id = Arc::new(AtomicUsize::new(0));
     let settings = Arc::new((args.method.clone(), args.latency, args.error_rates.clone()));
+    let print = args.print;
     let pool_stats = Arc::clone(&stats);
     let handles = LocalExecutorPoolBuilder::new(PoolPlacement::Unbound(shards))
         .name("smtpgate-sink")
@@ -121,7 +128,7 @@ fn main() {
                 };
                 let _ = ready_tx.send(Ok(()));
                 let (method, latency, error_rates) = (*settings).clone();
-                let handler = shard_handler(id, latency, error_rates, pool_stats);
+                let handler = shard_handler(id, latency, error_rates, pool_stats, print);
                 sink::serve(listener, method, handler).await;
             }
         })
@@ -158,6 +165,7 @@ fn shard_handler(
     latency: Latency,
     error_rates: Vec<(Code, f64)>,
     stats: Arc<Vec<ShardStats>>,
+    print: bool,
 ) -> Handler {
     let rng = std::cell::RefCell::new(Rng::new(id as u64 + 1));
     let counter = std::cell::Cell::new(0u64);
@@ -179,6 +187,10 @@ fn shard_handler(
             counter.set(counter.get() + 1);
             Ok(format!("SINK-{id}-{}", counter.get()))
         });
+        if print {
+            let shown = result.as_ref().map_or("", String::as_str);
+            sink::print_call(&call, shown);
+        }
         let code = result
             .as_ref()
             .map_or_else(|s: &Status| s.code.0 as usize, |_| 0);

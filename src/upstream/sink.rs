@@ -176,6 +176,20 @@ fn status_headers(status: &Status) -> HeaderMap {
     headers
 }
 
+/// Prints one call as one JSON line on stdout: its answer's message code, the
+/// authorization (the token redacted) and the request in the upstream docs' JSON form,
+/// `meta_data` and placeholders included.
+pub fn print_call(call: &Call<'_>, message_code: &str) {
+    let line = serde_json::json!({
+        "message_code": message_code,
+        "authorization": call.token.map(|_| "Token <redacted>"),
+        "request": json::request(&call.request),
+    });
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}");
+    let _ = stdout.flush();
+}
+
 /// Starts the `--dev` sink on its own thread and executor, on `127.0.0.1:<any>`: every
 /// request is printed as one JSON line on stdout (the token redacted) and accepted.
 pub fn spawn_dev(method: String) -> std::io::Result<SocketAddr> {
@@ -211,14 +225,7 @@ pub fn spawn_dev(method: String) -> std::io::Result<SocketAddr> {
                 let handler: Handler = Rc::new(move |call: Call<'_>| {
                     counter.set(counter.get() + 1);
                     let message_code = format!("DEV-{:08}", counter.get());
-                    let line = serde_json::json!({
-                        "message_code": message_code,
-                        "authorization": call.token.map(|_| "Token <redacted>"),
-                        "request": json::request(&call.request),
-                    });
-                    let mut stdout = std::io::stdout().lock();
-                    let _ = writeln!(stdout, "{line}");
-                    let _ = stdout.flush();
+                    print_call(&call, &message_code);
                     Ok(message_code).into()
                 });
                 serve(listener, method, handler).await;
