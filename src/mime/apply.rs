@@ -17,7 +17,7 @@ use crate::notify::{Delivery, EmailPayload, NotifyTransactional, Schedule};
 /// What the mapping knows of the message besides the options.
 pub struct Message<'a> {
     pub envelope: Envelope<'a>,
-    /// `Message-ID` as written (angle brackets included), unfolded.
+    /// `Message-ID` as written (angle brackets included), folding and all.
     pub message_id_raw: Option<&'a str>,
     /// The idempotency source when the client gave no key.
     pub derived: Source<'a>,
@@ -88,6 +88,16 @@ fn deliveries<'e>(
     extras: impl Iterator<Item = &'e ExtraAddress>,
     key: &str,
 ) -> Result<Vec<Delivery>, DialectError> {
+    let mut extras = extras.peekable();
+    if replaced.is_none() && substitutions.is_empty() && extras.peek().is_none() {
+        // The common case: one call to the envelope's recipients (already deduplicated
+        // by the session), under the message's key.
+        return Ok(vec![Delivery {
+            recipients: envelope.to_vec(),
+            transaction_id: key.to_owned(),
+            ..Delivery::default()
+        }]);
+    }
     let given = replaced.unwrap_or(envelope);
     for (name, values) in substitutions {
         if values.len() != given.len() {
@@ -196,12 +206,10 @@ fn meta_data(options: &Options, message: &Message<'_>) -> Struct {
         "message_stream",
         options.message_stream.as_deref().map(string),
     );
+    let kept_id = message.message_id_raw.filter(|_| options.keep_message_id);
     put(
         "message_id",
-        message
-            .message_id_raw
-            .filter(|_| options.keep_message_id)
-            .map(string),
+        kept_id.map(|raw| string(raw.split(['\r', '\n']).collect::<String>().trim())),
     );
     let tracking = &options.tracking;
     if !tracking.is_empty() {

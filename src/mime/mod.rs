@@ -184,12 +184,6 @@ fn map_parsed<'a>(
             .or_else(|| message.reply_to())
             .and_then(address::first);
     }
-    let message_id_raw = message.header_raw("Message-ID").map(|raw| {
-        raw.split(['\r', '\n'])
-            .collect::<String>()
-            .trim()
-            .to_owned()
-    });
     let derived = match message.message_id() {
         Some(id) => Source::MessageId(id),
         None => Source::Body(original),
@@ -206,7 +200,7 @@ fn map_parsed<'a>(
     };
     let facts = apply::Message {
         envelope,
-        message_id_raw: message_id_raw.as_deref(),
+        message_id_raw: message.header_raw("Message-ID"),
         derived,
     };
     let email_ids = options.email_ids;
