@@ -3,7 +3,7 @@
 //! misreads.
 
 use bumpalo::Bump;
-use mail_parser::{Address, Message};
+use mail_parser::{Address, HeaderName, Message};
 
 use super::encoded_word;
 
@@ -48,10 +48,31 @@ pub fn list_unsubscribe(raw: &str, scratch: &Bump) -> String {
 /// block to parse again, their misread encoded words rewritten in UTF-8; `None` when
 /// mail-parser read them right (the usual case: nothing is copied).
 pub fn misread_headers(message: &Message<'_>) -> Option<Vec<u8>> {
+    let raw = message.raw_message();
     let mut block = Vec::new();
-    for name in ["Subject", "From", "Reply-To"] {
-        if let Some(fixed) = message
-            .header_raw(name)
+    // One pass over the top-level block by header id (no name lookups), from the end:
+    // like mail-parser's getters, the last of each name counts. A value without `=?`
+    // has no encoded word to misread.
+    let mut seen = [false; 3];
+    for header in message.headers().iter().rev() {
+        let (slot, name) = match header.name {
+            HeaderName::Subject => (0, "Subject"),
+            HeaderName::From => (1, "From"),
+            HeaderName::ReplyTo => (2, "Reply-To"),
+            _ => continue,
+        };
+        if std::mem::replace(&mut seen[slot], true) {
+            continue;
+        }
+        let Some(value) = raw.get(header.offset_start as usize..header.offset_end as usize) else {
+            continue;
+        };
+        let has_word = memchr::memchr_iter(b'=', value).any(|at| value.get(at + 1) == Some(&b'?'));
+        if !has_word {
+            continue;
+        }
+        if let Some(fixed) = std::str::from_utf8(value)
+            .ok()
             .and_then(encoded_word::rewrite_misread)
         {
             block.extend_from_slice(name.as_bytes());
@@ -83,5 +104,26 @@ mod tests {
             list_unsubscribe(" https://bare.example/u\r\n", &bump),
             "https://bare.example/u"
         );
+    }
+
+    #[test]
+    fn the_last_of_each_header_is_the_one_rewritten() {
+        use mail_parser::MessageParser;
+        // "中文" in GB2312, a label mail-parser does not know.
+        let gb = "=?eucgb2312_cn?b?1tDOxA==?=";
+        let first_misread = format!("Subject: {gb}\r\nSubject: plain\r\n\r\nx\r\n");
+        let message = MessageParser::new()
+            .parse(first_misread.as_bytes())
+            .expect("parses");
+        assert_eq!(misread_headers(&message), None, "the plain one counts");
+        let last_misread = format!("Subject: plain\r\nSubject: {gb}\r\n\r\nx\r\n");
+        let message = MessageParser::new()
+            .parse(last_misread.as_bytes())
+            .expect("parses");
+        let block = misread_headers(&message).expect("rewritten");
+        let fixed = MessageParser::new()
+            .parse_headers(&block[..])
+            .expect("parses");
+        assert_eq!(fixed.subject(), Some("中文"));
     }
 }

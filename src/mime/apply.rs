@@ -17,7 +17,8 @@ use crate::notify::{Delivery, EmailPayload, NotifyTransactional, Schedule};
 /// What the mapping knows of the message besides the options.
 pub struct Message<'a> {
     pub envelope: Envelope<'a>,
-    /// `Message-ID` as written (angle brackets included), folding and all.
+    /// `Message-ID` as written (angle brackets included), folding and all; looked up
+    /// only when the options keep it.
     pub message_id_raw: Option<&'a str>,
     /// The idempotency source when the client gave no key.
     pub derived: Source<'a>,
@@ -74,7 +75,7 @@ pub fn apply(
         options.recipients.as_deref(),
         &options.substitutions,
         extras,
-        &key,
+        key,
     )
 }
 
@@ -86,7 +87,7 @@ fn deliveries<'e>(
     replaced: Option<&[String]>,
     substitutions: &[(String, Vec<String>)],
     extras: impl Iterator<Item = &'e ExtraAddress>,
-    key: &str,
+    key: String,
 ) -> Result<Vec<Delivery>, DialectError> {
     let mut extras = extras.peekable();
     if replaced.is_none() && substitutions.is_empty() && extras.peek().is_none() {
@@ -94,7 +95,7 @@ fn deliveries<'e>(
         // by the session), under the message's key.
         return Ok(vec![Delivery {
             recipients: envelope.to_vec(),
-            transaction_id: key.to_owned(),
+            transaction_id: key,
             ..Delivery::default()
         }]);
     }
@@ -159,7 +160,7 @@ fn deliveries<'e>(
         _ => groups.push(extra),
     }
     if let [only] = &mut groups[..] {
-        only.transaction_id = key.to_owned();
+        only.transaction_id = key;
         if !explicit_positions
             && only
                 .positions
@@ -171,7 +172,7 @@ fn deliveries<'e>(
         }
     } else {
         for group in &mut groups {
-            group.transaction_id = transaction_id::for_group(key, &group.recipients);
+            group.transaction_id = transaction_id::for_group(&key, &group.recipients);
         }
     }
     Ok(groups)
@@ -206,10 +207,11 @@ fn meta_data(options: &Options, message: &Message<'_>) -> Struct {
         "message_stream",
         options.message_stream.as_deref().map(string),
     );
-    let kept_id = message.message_id_raw.filter(|_| options.keep_message_id);
     put(
         "message_id",
-        kept_id.map(|raw| string(raw.split(['\r', '\n']).collect::<String>().trim())),
+        message
+            .message_id_raw
+            .map(|raw| string(raw.split(['\r', '\n']).collect::<String>().trim())),
     );
     let tracking = &options.tracking;
     if !tracking.is_empty() {
@@ -318,7 +320,7 @@ mod tests {
     #[test]
     fn one_call_without_substitutions() {
         let envelope = addresses(3);
-        let calls = deliveries(&envelope, None, &[], std::iter::empty(), "K").expect("ok");
+        let calls = deliveries(&envelope, None, &[], std::iter::empty(), "K".into()).expect("ok");
         assert_eq!(calls.len(), 1);
         assert_eq!(calls[0].recipients, envelope);
         assert_eq!(calls[0].transaction_id, "K");
@@ -332,7 +334,7 @@ mod tests {
             "%name%".to_owned(),
             ["a", "b", "a", "c", "b"].map(str::to_owned).to_vec(),
         )];
-        let calls = deliveries(&[], Some(&to), &sub, std::iter::empty(), "K").expect("ok");
+        let calls = deliveries(&[], Some(&to), &sub, std::iter::empty(), "K".into()).expect("ok");
         let groups: Vec<(Vec<&str>, &str, Vec<u32>)> = calls
             .iter()
             .map(|d| {
@@ -353,14 +355,15 @@ mod tests {
         );
         let keys: HashSet<&str> = calls.iter().map(|d| d.transaction_id.as_str()).collect();
         assert_eq!(keys.len(), 3, "each call its own key");
-        let again = deliveries(&[], Some(&to), &sub, std::iter::empty(), "K").expect("ok");
+        let again = deliveries(&[], Some(&to), &sub, std::iter::empty(), "K".into()).expect("ok");
         assert_eq!(calls, again, "a retry repeats every key");
     }
 
     #[test]
     fn a_substitution_list_must_match_the_recipients() {
         let sub = vec![("%name%".to_owned(), vec!["a".to_owned(), "b".to_owned()])];
-        let err = deliveries(&addresses(3), None, &sub, std::iter::empty(), "K").unwrap_err();
+        let err =
+            deliveries(&addresses(3), None, &sub, std::iter::empty(), "K".into()).unwrap_err();
         assert_eq!(
             err.reply().to_string(),
             "550 5.6.0 X-SMTPAPI sub '%name%' has 2 values for 3 recipients"
@@ -379,7 +382,7 @@ mod tests {
             extra("cc@x.example"),
             extra("cc@x.example"),
         ];
-        let calls = deliveries(&envelope, None, &[], extras.iter(), "K").expect("ok");
+        let calls = deliveries(&envelope, None, &[], extras.iter(), "K".into()).expect("ok");
         assert_eq!(
             calls[0].recipients,
             ["r0@example.com", "r1@example.com", "cc@x.example"]

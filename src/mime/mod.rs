@@ -129,26 +129,33 @@ pub fn map<'a>(
     limits: &MimeLimits,
     scratch: &Bump,
 ) -> Result<Mapped<'a>, MimeError> {
+    let message = MessageParser::new()
+        .parse(body)
+        .ok_or(MimeError::Unparseable)?;
+    if header_block::parsed_cleanly(&message) {
+        return map_parsed(envelope, message, body, limits, scratch);
+    }
     match header_block::repair(body) {
-        std::borrow::Cow::Borrowed(body) => map_parsed(envelope, body, body, limits, scratch),
+        std::borrow::Cow::Borrowed(_) => map_parsed(envelope, message, body, limits, scratch),
         // Rare: the header block ended at a stray line. The copy is parsed; the original
         // still identifies the message.
         std::borrow::Cow::Owned(fixed) => {
-            map_parsed(envelope, &fixed, body, limits, scratch).map(Outgoing::into_owned)
+            drop(message);
+            let message = MessageParser::new()
+                .parse(&fixed[..])
+                .ok_or(MimeError::Unparseable)?;
+            map_parsed(envelope, message, body, limits, scratch).map(Outgoing::into_owned)
         }
     }
 }
 
 fn map_parsed<'a>(
     envelope: Envelope<'_>,
-    body: &'a [u8],
+    mut message: Message<'a>,
     original: &[u8],
     limits: &MimeLimits,
     scratch: &Bump,
 ) -> Result<Mapped<'a>, MimeError> {
-    let mut message = MessageParser::new()
-        .parse(body)
-        .ok_or(MimeError::Unparseable)?;
     check_structure(&message, limits)?;
     let context = Context {
         scratch,
@@ -200,7 +207,11 @@ fn map_parsed<'a>(
     };
     let facts = apply::Message {
         envelope,
-        message_id_raw: message.header_raw("Message-ID"),
+        // Looked up only when X-PM-KeepID asks for it.
+        message_id_raw: options
+            .keep_message_id
+            .then(|| message.header_raw("Message-ID"))
+            .flatten(),
         derived,
     };
     let email_ids = options.email_ids;

@@ -46,6 +46,13 @@ pub fn lookup(label: &str) -> Option<Decoder> {
 /// Whether mail-parser decoded text of this label wrongly (it does not know the label
 /// and fell back to UTF-8) while we know a better decoder.
 pub fn needs_redecoding(label: &str) -> Option<Decoder> {
+    // The labels nearly every message carries, read right by mail-parser.
+    if ["utf-8", "us-ascii"]
+        .iter()
+        .any(|known| label.eq_ignore_ascii_case(known))
+    {
+        return None;
+    }
     if mail_parser::decoders::charsets::map::charset_decoder(label.as_bytes()).is_some() {
         return None;
     }
