@@ -13,7 +13,7 @@ use crate::cidr::{AllowList, Cidr};
 use crate::mime::MimeLimits;
 use crate::smtp::{AuthPolicy, BareLf, Credentials, Limits};
 use crate::tls::{Identity, TlsError, UpstreamTrust};
-use crate::upstream::target::{self, Target, TargetError};
+use crate::upstream::target::{self, Target};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -33,27 +33,40 @@ pub struct Args {
     )]
     pub listen: Vec<SocketAddr>,
 
-    /// PEM file with the certificate chain for STARTTLS (required unless --dev).
+    /// Implicit-TLS submission listener address (RFC 8314, usually port 465): the TLS
+    /// handshake first, then SMTP with AUTH offered at once (repeatable).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "SMTPGATE_LISTEN_TLS",
+        value_delimiter = ','
+    )]
+    pub listen_tls: Vec<SocketAddr>,
+
+    /// PEM file with the certificate chain for STARTTLS and implicit TLS (required
+    /// unless --dev).
     #[arg(long, value_name = "PEM", env = "SMTPGATE_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
 
-    /// PEM file with the private key for STARTTLS (required unless --dev).
+    /// PEM file with the private key for STARTTLS and implicit TLS (required unless
+    /// --dev).
     #[arg(long, value_name = "PEM", env = "SMTPGATE_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
 
     /// Upstream gRPC endpoint: https://host[:port] (h2 over TLS) or http://host:port (h2c).
     /// Required unless --dev, which starts an in-process sink.
-    #[arg(long, value_name = "URL", env = "SMTPGATE_UPSTREAM")]
-    pub upstream: Option<String>,
+    #[arg(long, value_name = "URL", env = "SMTPGATE_UPSTREAM", value_parser = parse_upstream)]
+    pub upstream: Option<Target>,
 
     /// gRPC method path of the Notify call.
     #[arg(
         long,
         value_name = "PATH",
         env = "SMTPGATE_UPSTREAM_METHOD",
-        default_value = "/notify.v2.MessagingService/Notify"
+        default_value = "/notify.v2.MessagingService/Notify",
+        value_parser = parse_method
     )]
-    pub upstream_method: String,
+    pub upstream_method: PathAndQuery,
 
     /// Deadline of each upstream call (e.g. 500ms, 5s, 1m); sent as grpc-timeout too.
     #[arg(long, value_name = "DURATION", env = "SMTPGATE_UPSTREAM_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
@@ -69,7 +82,7 @@ pub struct Args {
     pub shards: Option<u16>,
 
     /// Name in the greeting and the EHLO reply. [default: the system host name]
-    #[arg(long, value_name = "NAME", env = "SMTPGATE_HOSTNAME")]
+    #[arg(long, value_name = "NAME", env = "SMTPGATE_HOSTNAME", value_parser = parse_hostname)]
     pub hostname: Option<String>,
 
     /// Largest message accepted, in bytes (advertised as SIZE).
@@ -90,7 +103,7 @@ pub struct Args {
 
     /// Local relay listener: plaintext SMTP without AUTH, for loopback and --relay-allow
     /// networks only, submitting with --relay-application and --relay-token-file
-    /// (repeatable). Without --listen, no STARTTLS listener is opened.
+    /// (repeatable). Without --listen or --listen-tls, no TLS listener is opened.
     #[arg(
         long,
         value_name = "ADDR",
@@ -139,6 +152,28 @@ fn parse_cidr(text: &str) -> Result<Cidr, String> {
     text.parse()
 }
 
+fn parse_upstream(text: &str) -> Result<Target, String> {
+    Target::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_method(text: &str) -> Result<PathAndQuery, String> {
+    target::parse_method(text).map_err(|e| e.to_string())
+}
+
+/// A host name for the greeting: letters, digits, `-` and `.`, at most 253 bytes.
+fn parse_hostname(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty()
+        && text.len() <= 253
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("{text:?} is not a host name"))
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BareLfArg {
     Reject,
@@ -153,7 +188,47 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-/// Where the STARTTLS certificate comes from.
+/// What a listener serves; each is one variant here and one `Mode` of the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ListenerKind {
+    /// Submission with STARTTLS (`--listen`, port 587).
+    StartTls,
+    /// Submission over implicit TLS (`--listen-tls`, port 465).
+    Tls,
+    /// The local relay (`--listen-relay`).
+    Relay,
+}
+
+impl ListenerKind {
+    /// The name in logs, the start-up lines and metric labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::StartTls => "starttls",
+            Self::Tls => "tls",
+            Self::Relay => "relay",
+        }
+    }
+
+    /// Whether its sessions need the server certificate.
+    pub fn uses_tls(self) -> bool {
+        matches!(self, Self::StartTls | Self::Tls)
+    }
+}
+
+impl std::fmt::Display for ListenerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One listener: where, and what it serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenerConfig {
+    pub addr: SocketAddr,
+    pub kind: ListenerKind,
+}
+
+/// Where the server certificate comes from.
 #[derive(Clone, Debug)]
 pub enum TlsSource {
     Files { cert: PathBuf, key: PathBuf },
@@ -168,28 +243,37 @@ pub enum UpstreamSource {
     DevSink,
 }
 
-/// The local relay listener's settings.
+/// The relay listeners' settings.
 #[derive(Clone, Debug)]
 pub struct RelayConfig {
-    pub listen: Vec<SocketAddr>,
     pub allow: AllowList,
     pub credentials: Credentials,
+}
+
+/// The upstream and how each call is made.
+#[derive(Clone, Debug)]
+pub struct UpstreamConfig {
+    pub source: UpstreamSource,
+    /// The gRPC method path of the Notify call.
+    pub method: PathAndQuery,
+    /// Deadline of each call.
+    pub timeout: Duration,
+    /// Extra CA certificates trusted for an https:// upstream.
+    pub ca: Option<PathBuf>,
 }
 
 /// A validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// STARTTLS submission listeners (may be empty when a relay listener is given).
-    pub listen: Vec<SocketAddr>,
-    /// Present whenever `listen` is not empty.
+    /// Every listener, in flag order: `--listen`, `--listen-tls`, `--listen-relay`.
+    pub listeners: Vec<ListenerConfig>,
+    /// Present whenever a listener uses TLS.
     pub tls: Option<TlsSource>,
+    /// Present whenever there is a relay listener.
     pub relay: Option<RelayConfig>,
     /// How submission listeners read AUTH user names.
     pub auth: AuthPolicy,
-    pub upstream: UpstreamSource,
-    pub upstream_method: PathAndQuery,
-    pub upstream_timeout: Duration,
-    pub upstream_ca: Option<PathBuf>,
+    pub upstream: UpstreamConfig,
     pub shards: usize,
     /// Upstream calls in flight for one fan-out message.
     pub fanout_concurrency: usize,
@@ -204,9 +288,6 @@ pub struct Config {
 #[derive(Debug)]
 pub enum ConfigError {
     Missing(&'static str),
-    Upstream(TargetError),
-    Method(TargetError),
-    Hostname(String),
     Tls(TlsError),
     RelayMissing(&'static str),
     RelayToken { path: PathBuf, reason: String },
@@ -218,12 +299,6 @@ impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Missing(flag) => write!(f, "{flag} is required (or use --dev)"),
-            Self::Upstream(e) => write!(f, "invalid value for '--upstream': {e}"),
-            Self::Method(e) => write!(f, "invalid value for '--upstream-method': {e}"),
-            Self::Hostname(h) => write!(
-                f,
-                "invalid value for '--hostname': {h:?} is not a host name"
-            ),
             Self::Tls(e) => write!(f, "--tls-cert/--tls-key: {e}"),
             Self::RelayMissing(flag) => write!(f, "--listen-relay needs {flag}"),
             Self::RelayToken { path, reason } => {
@@ -250,39 +325,46 @@ impl std::error::Error for ConfigError {}
 impl Config {
     pub fn from_args(args: Args) -> Result<Self, ConfigError> {
         let relay = relay_config(&args)?;
-        let listen = if !args.listen.is_empty() {
-            args.listen
-        } else if relay.is_some() {
-            // A relay-only sidecar opens no STARTTLS listener and needs no certificate.
-            Vec::new()
-        } else if args.dev {
-            vec![SocketAddr::from(([127, 0, 0, 1], 2525))]
-        } else {
-            vec![SocketAddr::from(([0, 0, 0, 0], 587))]
+        let mut listeners: Vec<ListenerConfig> = [
+            (&args.listen, ListenerKind::StartTls),
+            (&args.listen_tls, ListenerKind::Tls),
+            (&args.listen_relay, ListenerKind::Relay),
+        ]
+        .into_iter()
+        .flat_map(|(addrs, kind)| addrs.iter().map(move |&addr| ListenerConfig { addr, kind }))
+        .collect();
+        if listeners.is_empty() {
+            let addr = if args.dev {
+                SocketAddr::from(([127, 0, 0, 1], 2525))
+            } else {
+                SocketAddr::from(([0, 0, 0, 0], 587))
+            };
+            listeners.push(ListenerConfig {
+                addr,
+                kind: ListenerKind::StartTls,
+            });
+        }
+        // A relay-only sidecar needs no certificate.
+        let needs_tls = listeners.iter().any(|l| l.kind.uses_tls());
+        let tls = match (needs_tls, args.tls_cert, args.tls_key) {
+            (false, _, _) => None,
+            (true, Some(cert), Some(key)) => Some(TlsSource::Files { cert, key }),
+            (true, None, None) if args.dev => Some(TlsSource::SelfSigned),
+            (true, None, _) => return Err(ConfigError::Missing("--tls-cert")),
+            (true, Some(_), None) => return Err(ConfigError::Missing("--tls-key")),
         };
-        let tls = match (listen.is_empty(), args.tls_cert, args.tls_key) {
-            (true, _, _) => None,
-            (false, Some(cert), Some(key)) => Some(TlsSource::Files { cert, key }),
-            (false, None, None) if args.dev => Some(TlsSource::SelfSigned),
-            (false, None, _) => return Err(ConfigError::Missing("--tls-cert")),
-            (false, Some(_), None) => return Err(ConfigError::Missing("--tls-key")),
-        };
-        let upstream = match args.upstream {
-            Some(url) => UpstreamSource::Url(Target::parse(&url).map_err(ConfigError::Upstream)?),
+        let source = match args.upstream {
+            Some(target) => UpstreamSource::Url(target),
             None if args.dev => UpstreamSource::DevSink,
             None => return Err(ConfigError::Missing("--upstream")),
         };
-        let upstream_method =
-            target::parse_method(&args.upstream_method).map_err(ConfigError::Method)?;
+        let upstream = UpstreamConfig {
+            source,
+            method: args.upstream_method,
+            timeout: args.upstream_timeout,
+            ca: args.upstream_ca,
+        };
         let hostname = args.hostname.unwrap_or_else(system_hostname);
-        let valid_hostname = !hostname.is_empty()
-            && hostname.len() <= 253
-            && hostname
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-        if !valid_hostname {
-            return Err(ConfigError::Hostname(hostname));
-        }
         let shards = args.shards.map_or_else(online_cores, usize::from);
         let default_application = match args.default_application {
             Some(code) if code.is_empty() || code.chars().any(char::is_control) => {
@@ -301,16 +383,13 @@ impl Config {
             ..Limits::default()
         };
         Ok(Self {
-            listen,
+            listeners,
             tls,
             relay,
             auth: AuthPolicy {
                 default_application,
             },
             upstream,
-            upstream_method,
-            upstream_timeout: args.upstream_timeout,
-            upstream_ca: args.upstream_ca,
             shards,
             fanout_concurrency: usize::from(args.fanout_concurrency),
             spin_before_park: args.spin_before_park.filter(|d| !d.is_zero()),
@@ -320,10 +399,8 @@ impl Config {
         })
     }
 
-    /// The STARTTLS identity, loaded (or generated) once for all shards. For a
-    /// self-signed one, also its certificate in PEM.
-    /// The STARTTLS identity (when there are STARTTLS listeners), loaded or generated
-    /// once for all shards. For a self-signed one, also its certificate in PEM.
+    /// The server identity (when a listener uses TLS), loaded or generated once for all
+    /// shards. For a self-signed one, also its certificate in PEM.
     pub fn identity(&self) -> Result<Option<(Identity, Option<String>)>, ConfigError> {
         let identity = match &self.tls {
             None => return Ok(None),
@@ -339,7 +416,7 @@ impl Config {
     }
 
     pub fn upstream_trust(&self) -> Result<UpstreamTrust, ConfigError> {
-        UpstreamTrust::new(self.upstream_ca.as_deref()).map_err(ConfigError::Tls)
+        UpstreamTrust::new(self.upstream.ca.as_deref()).map_err(ConfigError::Tls)
     }
 }
 
@@ -373,11 +450,7 @@ fn relay_config(args: &Args) -> Result<Option<RelayConfig>, ConfigError> {
     {
         return Err(ConfigError::RelayExposed(exposed));
     }
-    Ok(Some(RelayConfig {
-        listen: args.listen_relay.clone(),
-        allow,
-        credentials,
-    }))
+    Ok(Some(RelayConfig { allow, credentials }))
 }
 
 fn online_cores() -> usize {
@@ -405,11 +478,17 @@ mod tests {
     #[test]
     fn dev_defaults() {
         let c = parse(&["--dev"]).expect("dev alone is enough");
-        assert_eq!(c.listen, [SocketAddr::from(([127, 0, 0, 1], 2525))]);
+        assert_eq!(
+            c.listeners,
+            [ListenerConfig {
+                addr: SocketAddr::from(([127, 0, 0, 1], 2525)),
+                kind: ListenerKind::StartTls
+            }]
+        );
         assert!(matches!(c.tls, Some(TlsSource::SelfSigned)));
         assert!(c.relay.is_none());
-        assert!(matches!(c.upstream, UpstreamSource::DevSink));
-        assert_eq!(c.upstream_timeout, Duration::from_secs(30));
+        assert!(matches!(c.upstream.source, UpstreamSource::DevSink));
+        assert_eq!(c.upstream.timeout, Duration::from_secs(30));
         assert_eq!(c.limits.max_message_size, 26_214_400);
         assert_eq!(c.limits.max_recipients, 50);
     }
@@ -428,7 +507,58 @@ mod tests {
             "http://10.0.0.5:50051",
         ])
         .expect("valid");
-        assert_eq!(c.listen, [SocketAddr::from(([0, 0, 0, 0], 587))]);
+        assert_eq!(
+            c.listeners,
+            [ListenerConfig {
+                addr: SocketAddr::from(([0, 0, 0, 0], 587)),
+                kind: ListenerKind::StartTls
+            }]
+        );
+    }
+
+    #[test]
+    fn listeners_of_every_kind_in_flag_order() {
+        let token = token_file("kinds", "tok");
+        let c = parse(&[
+            "--dev",
+            "--listen-relay",
+            "127.0.0.1:2526",
+            "--relay-application",
+            "A",
+            "--relay-token-file",
+            &token,
+            "--listen-tls",
+            "127.0.0.1:465,[::1]:465",
+            "--listen",
+            "127.0.0.1:587",
+        ])
+        .expect("valid");
+        let kinds: Vec<(String, &str)> = c
+            .listeners
+            .iter()
+            .map(|l| (l.addr.to_string(), l.kind.name()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("127.0.0.1:587".to_owned(), "starttls"),
+                ("127.0.0.1:465".to_owned(), "tls"),
+                ("[::1]:465".to_owned(), "tls"),
+                ("127.0.0.1:2526".to_owned(), "relay"),
+            ]
+        );
+        // Implicit TLS alone replaces the default listener and needs the certificate.
+        let c = parse(&["--dev", "--listen-tls", "127.0.0.1:465"]).expect("valid");
+        assert_eq!(c.listeners.len(), 1);
+        assert_eq!(c.listeners[0].kind, ListenerKind::Tls);
+        let err = parse(&[
+            "--listen-tls",
+            "127.0.0.1:465",
+            "--upstream",
+            "http://127.0.0.1:1",
+        ])
+        .unwrap_err();
+        assert!(err.contains("--tls-cert"), "{err}");
     }
 
     #[test]
@@ -491,7 +621,7 @@ mod tests {
             "http://127.0.0.1:50051",
         ])
         .expect("valid");
-        assert!(c.listen.is_empty() && c.tls.is_none());
+        assert!(c.listeners.iter().all(|l| l.kind == ListenerKind::Relay) && c.tls.is_none());
         let relay = c.relay.expect("relay");
         assert_eq!(relay.credentials.application, "APP");
         assert_eq!(
@@ -519,7 +649,7 @@ mod tests {
         let c =
             parse(&[&with_creds[..], &["--relay-allow", "10.0.0.0/8"]].concat()).expect("valid");
         assert!(
-            c.listen.is_empty() && c.tls.is_none(),
+            c.listeners.iter().all(|l| l.kind == ListenerKind::Relay) && c.tls.is_none(),
             "relay only, even with --dev"
         );
         let empty = token_file("empty", " \n");
@@ -562,7 +692,7 @@ mod tests {
             "normalize",
         ])
         .expect("valid");
-        assert_eq!(c.upstream_timeout, Duration::from_millis(500));
+        assert_eq!(c.upstream.timeout, Duration::from_millis(500));
         assert_eq!(c.limits.command_timeout, Duration::from_secs(5));
         assert_eq!(c.limits.bare_lf, BareLf::Normalize);
     }

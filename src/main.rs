@@ -27,11 +27,11 @@ fn main() {
         .init();
     let config = Config::from_args(args).unwrap_or_else(|e| fail(&e.to_string()));
     let server = smtpgate::shard::start(&config).unwrap_or_else(|e| fail(&e.to_string()));
-    for addr in &server.listeners {
-        println!("smtpgate listening on {addr} (starttls)");
-    }
-    for addr in &server.relay_listeners {
-        println!("smtpgate listening on {addr} (relay)");
+    for listener in &server.listeners {
+        println!(
+            "smtpgate listening on {} ({})",
+            listener.addr, listener.kind
+        );
     }
     tracing::info!(shards = config.shards, upstream = %server.upstream, "smtpgate up");
     server.wait();

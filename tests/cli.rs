@@ -27,6 +27,8 @@ fn help_documents_every_flag() {
     let help = String::from_utf8_lossy(&output.stdout);
     for flag in [
         "--listen",
+        "--listen-tls",
+        "--listen-relay",
         "--tls-cert",
         "--tls-key",
         "--upstream",
@@ -68,6 +70,12 @@ fn invalid_values_exit_non_zero_with_one_line_naming_the_flag() {
         ),
         (&["--dev", "--listen", "not-an-address"], "--listen"),
         (&["--dev", "--upstream", "gopher://x"], "--upstream"),
+        (
+            &["--dev", "--upstream-method", "Notify"],
+            "--upstream-method",
+        ),
+        (&["--dev", "--hostname", "a b"], "--hostname"),
+        (&["--dev", "--listen-tls", "465"], "--listen-tls"),
         (&["--upstream", "http://127.0.0.1:1"], "--tls-cert"),
         (
             &[
@@ -261,4 +269,30 @@ fn a_restart_binds_while_the_last_runs_connections_sit_in_time_wait() {
 
     let second = DevGateway::start_on(&addr, "warn", Stdio::inherit());
     assert_eq!(second.addr, addr);
+}
+
+#[test]
+fn one_line_per_listener_names_its_kind() {
+    let process = Spawned::start(
+        smtpgate()
+            .args([
+                "--dev",
+                "--shards",
+                "1",
+                "--listen",
+                "127.0.0.1:0",
+                "--listen-tls",
+                "127.0.0.1:0",
+            ])
+            .stderr(Stdio::null()),
+    );
+    let starttls = process.next_line();
+    let tls = process.next_line();
+    for (line, kind) in [(&starttls, "(starttls)"), (&tls, "(tls)")] {
+        assert!(
+            line.starts_with("smtpgate listening on 127.0.0.1:") && line.ends_with(kind),
+            "{line:?}"
+        );
+    }
+    assert_ne!(starttls, tls.replace("(tls)", "(starttls)"), "two ports");
 }

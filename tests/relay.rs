@@ -4,13 +4,14 @@
 mod common;
 
 use common::*;
+use smtpgate::config::ListenerKind;
 
 #[test]
 fn relay_submits_with_the_configured_credentials() {
     let upstream = TestUpstream::start(Behavior::Accept);
     let gateway = RelayGateway::start(&upstream.url(), "RELAY-APP", "  relay-token\n", &[]);
     assert!(
-        gateway.server.listeners.is_empty(),
+        gateway.server.addrs(ListenerKind::StartTls).is_empty(),
         "no STARTTLS listener without --listen"
     );
     let mut smtp = Smtp::connect(gateway.relay);
@@ -60,8 +61,9 @@ fn relay_and_starttls_listeners_side_by_side() {
         "tok",
         &["--dev", "--listen", "127.0.0.1:0"],
     );
-    assert_eq!(gateway.server.listeners.len(), 1);
-    let mut plain = Smtp::connect(gateway.server.listeners[0]);
+    let starttls = gateway.server.addrs(ListenerKind::StartTls);
+    assert_eq!(starttls.len(), 1);
+    let mut plain = Smtp::connect(starttls[0]);
     plain.cmd("EHLO c");
     assert_code(&plain.cmd("MAIL FROM:<a@example.com>"), "530 5.7.0");
     let mut relay = Smtp::connect(gateway.relay);

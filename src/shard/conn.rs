@@ -8,8 +8,9 @@ use std::time::Instant;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
-use super::context::{ListenerKind, ShardContext};
-use crate::smtp::{Event, Session, reply};
+use super::context::ShardContext;
+use super::listener::Listener;
+use crate::smtp::{Event, Session};
 use crate::tls::Io;
 
 type ServerIo = Io<futures_rustls::server::TlsStream<TcpStream>>;
@@ -83,29 +84,25 @@ impl Input {
     }
 }
 
-pub async fn serve(tcp: TcpStream, ctx: Rc<ShardContext>, kind: ListenerKind) {
-    let peer = tcp.peer_addr().ok();
-    let mut io: ServerIo = Io::Plain(tcp);
-    let config = match (kind, &ctx.submission, &ctx.relay) {
-        (ListenerKind::Submission, Some((config, _)), _) => Rc::clone(config),
-        (ListenerKind::Relay, _, Some(relay)) => {
-            if !peer.is_some_and(|peer| relay.allow.allows(peer.ip())) {
-                tracing::info!(shard = ctx.id, ?peer, "relay access denied");
-                let mut refusal = Vec::new();
-                reply::RELAY_ACCESS_DENIED.write_to(&mut refusal);
-                let _ = write_all(&mut io, &refusal).await;
-                let _ = io.close().await;
-                return;
-            }
-            Rc::clone(&relay.session)
-        }
-        _ => return,
+pub async fn serve(tcp: TcpStream, ctx: Rc<ShardContext>, listener: Rc<Listener>) {
+    let Ok(peer) = tcp.peer_addr() else {
+        return; // Gone before we looked.
     };
-    let mut session = Session::new(config, Instant::now());
+    let mut io: ServerIo = Io::Plain(tcp);
+    if listener.handshake_first()
+        && let Err(error) = handshake(&mut io, &ctx).await
+    {
+        tracing::debug!(shard = ctx.id, %peer, listener = %listener.kind, %error, "TLS handshake failed");
+        return;
+    }
+    let mut session = Session::accept(Rc::clone(&listener.session), Instant::now(), peer.ip());
+    if session.is_closed() {
+        tracing::info!(shard = ctx.id, %peer, listener = %listener.kind, "connection refused");
+    }
     let mut input = Input::new();
     let result = drive(&mut io, &mut session, &mut input, &ctx).await;
     if let Err(error) = result {
-        tracing::debug!(shard = ctx.id, ?peer, %error, "connection ended");
+        tracing::debug!(shard = ctx.id, %peer, listener = %listener.kind, %error, "connection ended");
     }
     let _ = io.close().await;
 }
@@ -201,19 +198,23 @@ async fn starttls(
     session: &mut Session,
     ctx: &ShardContext,
 ) -> std::io::Result<()> {
-    let Some((_, acceptor)) = &ctx.submission else {
-        return Err(std::io::Error::other(
-            "STARTTLS without a TLS configuration",
-        ));
+    handshake(io, ctx).await?;
+    session.handle_tls_established(Instant::now());
+    Ok(())
+}
+
+/// The server TLS handshake on the plain socket in `io`, within the IO deadline.
+async fn handshake(io: &mut ServerIo, ctx: &ShardContext) -> std::io::Result<()> {
+    let Some(acceptor) = &ctx.tls else {
+        return Err(std::io::Error::other("TLS without a TLS configuration"));
     };
     let Some(tcp) = io.take_plain() else {
-        return Err(std::io::Error::other("STARTTLS on a TLS socket"));
+        return Err(std::io::Error::other("TLS on a TLS socket"));
     };
     let handshake = async { Ok(acceptor.accept(tcp).await) };
     match glommio::timer::timeout(ctx.io_timeout, handshake).await {
         Ok(Ok(tls)) => {
             *io = Io::Tls(Box::new(tls));
-            session.handle_tls_established(Instant::now());
             Ok(())
         }
         Ok(Err(error)) => Err(error),

@@ -1,39 +1,23 @@
-//! Everything one shard owns: the session settings, the STARTTLS acceptor, the upstream
+//! Everything one shard owns besides its listeners: the TLS acceptor, the upstream
 //! channel, the body-buffer pool and the per-message scratch arena. Built on the shard's
 //! own thread; nothing here is shared with another shard.
 
 use std::cell::RefCell;
-use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bumpalo::Bump;
 use futures_rustls::TlsAcceptor;
 
 use super::pool::BufferPool;
-use crate::cidr::AllowList;
 use crate::mime::{self, Envelope, MimeLimits};
 use crate::notify::Outgoing;
-use crate::smtp::{Reply, SessionConfig, Submission};
+use crate::smtp::{Reply, Submission};
 use crate::upstream::{Channel, Outcome, fanout, verdict};
-
-/// What a listener serves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ListenerKind {
-    Submission,
-    Relay,
-}
-
-/// The relay listener's settings on one shard.
-pub struct Relay {
-    pub session: Rc<SessionConfig>,
-    pub allow: AllowList,
-}
 
 pub struct ShardContext {
     pub id: usize,
-    /// STARTTLS submission: session settings and the TLS acceptor (when listening).
-    pub submission: Option<(Rc<SessionConfig>, TlsAcceptor)>,
-    pub relay: Option<Relay>,
+    /// The server side of TLS (STARTTLS and implicit TLS), when a listener uses it.
+    pub tls: Option<TlsAcceptor>,
     /// Deadline for client IO (reads, writes, the TLS handshake).
     pub io_timeout: Duration,
     pub channel: Channel,
@@ -47,28 +31,15 @@ pub struct ShardContext {
 impl ShardContext {
     pub fn new(
         id: usize,
-        submission: Option<(SessionConfig, TlsAcceptor)>,
-        relay: Option<(SessionConfig, AllowList)>,
+        tls: Option<TlsAcceptor>,
+        io_timeout: Duration,
         channel: Channel,
         mime_limits: MimeLimits,
         fanout_limit: usize,
     ) -> Self {
-        let io_timeout = submission
-            .as_ref()
-            .map(|(config, _)| config.limits.command_timeout)
-            .or_else(|| {
-                relay
-                    .as_ref()
-                    .map(|(config, _)| config.limits.command_timeout)
-            })
-            .unwrap_or(Duration::from_secs(300));
         Self {
             id,
-            submission: submission.map(|(config, tls)| (Rc::new(config), tls)),
-            relay: relay.map(|(config, allow)| Relay {
-                session: Rc::new(config),
-                allow,
-            }),
+            tls,
             io_timeout,
             channel,
             mime_limits,

@@ -6,10 +6,10 @@
 mod conn;
 mod context;
 mod cpus;
+pub mod listener;
 mod pool;
 
 use std::net::SocketAddr;
-use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
@@ -18,13 +18,13 @@ use futures_rustls::TlsAcceptor;
 use glommio::net::TcpListener;
 use glommio::{CpuSet, LocalExecutorPoolBuilder, PoolPlacement, PoolThreadHandles};
 
-use crate::config::{Config, ConfigError, UpstreamSource};
-use crate::smtp::{Mode, SessionConfig};
+use crate::config::{Config, ConfigError, ListenerConfig, ListenerKind, UpstreamSource};
 use crate::tls::{Identity, TlsError, UpstreamTrust};
 use crate::upstream::channel::ChannelConfig;
 use crate::upstream::{Channel, Target, sink};
 
-use context::{ListenerKind, ShardContext};
+use context::ShardContext;
+pub use listener::{Listener, listen, reserve};
 
 #[derive(Debug)]
 pub enum StartError {
@@ -43,7 +43,7 @@ impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Config(e) => e.fmt(f),
-            Self::Listen { addr, error } => write!(f, "--listen {addr}: {error}"),
+            Self::Listen { addr, error } => write!(f, "cannot listen on {addr}: {error}"),
             Self::DevSink(e) => write!(f, "cannot start the --dev upstream sink: {e}"),
             Self::Shard(e) => write!(f, "shard failed to start: {e}"),
         }
@@ -60,10 +60,9 @@ impl From<ConfigError> for StartError {
 
 /// A running gateway.
 pub struct Server {
-    /// The bound STARTTLS listener addresses (ports resolved when `:0` was asked for).
-    pub listeners: Vec<SocketAddr>,
-    /// The bound relay listener addresses.
-    pub relay_listeners: Vec<SocketAddr>,
+    /// Every listener as bound (ports resolved when `:0` was asked for), in the
+    /// configuration's order.
+    pub listeners: Vec<ListenerConfig>,
     /// The upstream URL in use (the in-process sink's under `--dev`).
     pub upstream: String,
     /// PEM of the self-signed certificate, when one was generated.
@@ -72,6 +71,15 @@ pub struct Server {
 }
 
 impl Server {
+    /// The bound addresses of one kind of listener.
+    pub fn addrs(&self, kind: ListenerKind) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter(|l| l.kind == kind)
+            .map(|l| l.addr)
+            .collect()
+    }
+
     /// Blocks while the shards run.
     pub fn wait(self) {
         for result in self.handles.join_all() {
@@ -84,7 +92,7 @@ impl Server {
 
 /// What every shard is built from; cloned once per shard at start.
 struct Blueprint {
-    listeners: Vec<(SocketAddr, ListenerKind)>,
+    listeners: Vec<ListenerConfig>,
     hostname: String,
     config: Config,
     identity: Option<Identity>,
@@ -98,11 +106,11 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
         None => (None, None),
     };
     let trust = config.upstream_trust()?;
-    let target = match &config.upstream {
+    let target = match &config.upstream.source {
         UpstreamSource::Url(target) => target.clone(),
         UpstreamSource::DevSink => {
             let addr =
-                sink::spawn_dev(config.upstream_method.to_string()).map_err(StartError::DevSink)?;
+                sink::spawn_dev(config.upstream.method.to_string()).map_err(StartError::DevSink)?;
             Target::parse(&format!("http://{addr}"))
                 .map_err(|e| StartError::DevSink(std::io::Error::other(e)))?
         }
@@ -111,25 +119,11 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
     // the ports until the shards have bound them.
     let mut placeholders = Vec::new();
     let mut listeners = Vec::new();
-    let relay_addrs = config.relay.iter().flat_map(|relay| relay.listen.iter());
-    let wanted = (config.listen.iter().map(|&a| (a, ListenerKind::Submission)))
-        .chain(relay_addrs.map(|&a| (a, ListenerKind::Relay)));
-    for (addr, kind) in wanted {
-        let (bound, placeholder) = reserve(addr)?;
-        listeners.push((bound, kind));
+    for wanted in &config.listeners {
+        let (addr, placeholder) = reserve(wanted.addr)?;
+        listeners.push(ListenerConfig { addr, ..*wanted });
         placeholders.extend(placeholder);
     }
-    let bound_of = |wanted: ListenerKind| {
-        listeners
-            .iter()
-            .filter(|(_, kind)| *kind == wanted)
-            .map(|&(addr, _)| addr)
-            .collect()
-    };
-    let (submission_addrs, relay_addrs) = (
-        bound_of(ListenerKind::Submission),
-        bound_of(ListenerKind::Relay),
-    );
 
     let blueprint = Arc::new(Blueprint {
         listeners: listeners.clone(),
@@ -165,85 +159,11 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
     }
     drop(placeholders);
     Ok(Server {
-        listeners: submission_addrs,
-        relay_listeners: relay_addrs,
+        listeners,
         upstream: format!("{}://{}", target.scheme, target.authority),
         self_signed_pem,
         handles,
     })
-}
-
-/// Connections a listener queues before the kernel refuses more (capped by
-/// `net.core.somaxconn`): glommio's own bind asks for 1024, short for a burst of
-/// reconnecting clients.
-const BACKLOG: i32 = 4096;
-
-/// A shard's listener on `addr`: SO_REUSEPORT, so that every shard binds the same
-/// address and the kernel spreads connections; SO_REUSEADDR, so that a restarted gateway
-/// binds while the last run's connections still sit in TIME_WAIT (glommio's
-/// `TcpListener::bind` sets only the first, and a restart under load then fails).
-pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = bind_shared(addr)?;
-    socket.listen(BACKLOG)?;
-    // SAFETY: `into_raw_fd` gives up sole ownership of a bound, listening TCP socket,
-    // which is what `from_raw_fd` takes over; no other owner will close the descriptor.
-    Ok(unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) })
-}
-
-/// A TCP socket bound to `addr` with SO_REUSEADDR and SO_REUSEPORT, as every shard's
-/// listener (and the port-0 placeholder that reserves their port) must be.
-fn bind_shared(addr: SocketAddr) -> std::io::Result<socket2::Socket> {
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        Some(socket2::Protocol::TCP),
-    )?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.bind(&addr.into())?;
-    Ok(socket)
-}
-
-/// How long a restart waits for the last run's listener to go away. An io_uring process
-/// that exits with an accept pending releases its listening socket only when the kernel
-/// tears the ring down, some milliseconds later (12 ms measured here): a restart binding
-/// at once would otherwise fail with "address in use" against a dead process.
-const RESTART_GRACE: Duration = Duration::from_secs(1);
-
-/// Binds `addr` plainly (no SO_REUSEPORT) and lets it go, retrying "address in use" for
-/// up to [`RESTART_GRACE`].
-fn probe_bind(addr: SocketAddr) -> std::io::Result<()> {
-    let deadline = std::time::Instant::now() + RESTART_GRACE;
-    loop {
-        match std::net::TcpListener::bind(addr) {
-            Err(e)
-                if e.kind() == std::io::ErrorKind::AddrInUse
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            result => return result.map(drop),
-        }
-    }
-}
-
-/// Checks `addr` is free and, for port 0, picks the port: a socket bound with
-/// SO_REUSEPORT (as glommio's listeners are) keeps it until the shards have bound it.
-pub fn reserve(addr: SocketAddr) -> Result<(SocketAddr, Option<socket2::Socket>), StartError> {
-    let listen_error = |error| StartError::Listen { addr, error };
-    if addr.port() != 0 {
-        // A plain bind fails if anyone (even another SO_REUSEPORT process of ours) holds
-        // the port: refuse to silently share it.
-        probe_bind(addr).map_err(listen_error)?;
-        return Ok((addr, None));
-    }
-    let socket = bind_shared(addr).map_err(listen_error)?;
-    let bound = socket
-        .local_addr()
-        .map_err(listen_error)?
-        .as_socket()
-        .ok_or_else(|| listen_error(std::io::Error::other("not an IP socket")))?;
-    Ok((bound, Some(socket)))
 }
 
 /// One shard per allowed CPU, spread over packages and cores; more shards than allowed
@@ -276,14 +196,16 @@ async fn run_shard(id: usize, blueprint: Arc<Blueprint>, ready: mpsc::Sender<Res
     let _ = ready.send(Ok(()));
     let loops: Vec<_> = listeners
         .into_iter()
-        .map(|(listener, kind)| glommio::spawn_local(accept_loop(listener, kind, Rc::clone(&ctx))))
+        .map(|(socket, listener)| {
+            glommio::spawn_local(accept_loop(socket, listener, Rc::clone(&ctx)))
+        })
         .collect();
     for task in loops {
         task.await;
     }
 }
 
-type ShardListeners = Vec<(TcpListener, ListenerKind)>;
+type ShardListeners = Vec<(TcpListener, Rc<Listener>)>;
 
 fn setup_shard(
     id: usize,
@@ -291,20 +213,12 @@ fn setup_shard(
 ) -> Result<(Rc<ShardContext>, ShardListeners), String> {
     let config = &blueprint.config;
     let tls_error = |e: TlsError| e.to_string();
-    let submission = match &blueprint.identity {
-        Some(identity) => {
-            let acceptor = TlsAcceptor::from(identity.server_config().map_err(tls_error)?);
-            let mode = Mode::Submission(config.auth.clone());
-            let session = SessionConfig::new(&blueprint.hostname, config.limits.clone(), mode);
-            Some((session, acceptor))
-        }
+    let acceptor = match &blueprint.identity {
+        Some(identity) => Some(TlsAcceptor::from(
+            identity.server_config().map_err(tls_error)?,
+        )),
         None => None,
     };
-    let relay = config.relay.as_ref().map(|relay| {
-        let mode = Mode::Relay(Rc::new(relay.credentials.clone()));
-        let session = SessionConfig::new(&blueprint.hostname, config.limits.clone(), mode);
-        (session, relay.allow.clone())
-    });
     let upstream_tls = if blueprint.target.tls {
         let name = blueprint.target.server_name().map_err(|e| e.to_string())?;
         Some((blueprint.trust.client_config().map_err(tls_error)?, name))
@@ -313,42 +227,52 @@ fn setup_shard(
     };
     let channel = Channel::new(ChannelConfig {
         target: blueprint.target.clone(),
-        method: config.upstream_method.clone(),
-        timeout: config.upstream_timeout,
+        method: config.upstream.method.clone(),
+        timeout: config.upstream.timeout,
         tls: upstream_tls,
     });
     let ctx = Rc::new(ShardContext::new(
         id,
-        submission,
-        relay,
+        acceptor,
+        config.limits.command_timeout,
         channel,
         config.mime_limits,
         config.fanout_concurrency,
     ));
-    let listeners = blueprint
-        .listeners
-        .iter()
-        .map(|&(addr, kind)| {
-            let listener = listen(addr).map_err(|e| format!("listener {addr}: {e}"))?;
-            Ok((listener, kind))
-        })
-        .collect::<Result<Vec<_>, String>>()?;
+    // One `Listener` per kind, shared by that kind's addresses.
+    let mut kinds: Vec<Rc<Listener>> = Vec::new();
+    let mut listeners = Vec::new();
+    for wanted in &blueprint.listeners {
+        let listener = match kinds.iter().find(|l| l.kind == wanted.kind) {
+            Some(listener) => Rc::clone(listener),
+            None => {
+                let listener = Listener::new(wanted.kind, &blueprint.hostname, config)
+                    .ok_or_else(|| format!("{} listener without its settings", wanted.kind))?;
+                let listener = Rc::new(listener);
+                kinds.push(Rc::clone(&listener));
+                listener
+            }
+        };
+        let socket = listen(wanted.addr).map_err(|e| format!("listener {}: {e}", wanted.addr))?;
+        listeners.push((socket, listener));
+    }
     Ok((ctx, listeners))
 }
 
-async fn accept_loop(listener: TcpListener, kind: ListenerKind, ctx: Rc<ShardContext>) {
+async fn accept_loop(socket: TcpListener, listener: Rc<Listener>, ctx: Rc<ShardContext>) {
     loop {
-        match listener.accept().await {
+        match socket.accept().await {
             Ok(tcp) => {
                 // glommio leaves Nagle on: without this a session takes ~30 ms, not ~1 ms.
                 if let Err(error) = tcp.set_nodelay(true) {
                     tracing::debug!(%error, "cannot set TCP_NODELAY");
                 }
-                glommio::spawn_local(conn::serve(tcp, Rc::clone(&ctx), kind)).detach();
+                let serve = conn::serve(tcp, Rc::clone(&ctx), Rc::clone(&listener));
+                glommio::spawn_local(serve).detach();
             }
             Err(error) => {
                 // Out of descriptors and the like: back off instead of spinning.
-                tracing::warn!(shard = ctx.id, %error, "accept failed");
+                tracing::warn!(shard = ctx.id, listener = %listener.kind, %error, "accept failed");
                 glommio::timer::sleep(Duration::from_millis(50)).await;
             }
         }

@@ -8,6 +8,7 @@
 //! TLS handshake is due). That keeps replies in order under pipelining (RFC 2920) and
 //! gives the driver natural backpressure without the session buffering anything.
 
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -16,6 +17,7 @@ use super::command::{self, Command, Mechanism};
 use super::data::{self, Outcome};
 use super::limits::Limits;
 use super::reply::{self, Reply};
+use crate::cidr::AllowList;
 
 /// What kind of listener a session came from.
 #[derive(Clone, Debug)]
@@ -23,9 +25,17 @@ pub enum Mode {
     /// STARTTLS submission: TLS before AUTH, AUTH before MAIL; user names read by the
     /// policy.
     Submission(AuthPolicy),
+    /// Implicit-TLS submission (RFC 8314, port 465): the driver completes the TLS
+    /// handshake before the session begins, so AUTH is offered at once and STARTTLS is
+    /// not.
+    SubmissionTls(AuthPolicy),
     /// Local relay (a sidecar on the application host): plaintext, no AUTH; every
-    /// message is submitted with these credentials.
-    Relay(Rc<Credentials>),
+    /// message is submitted with these credentials. Only loopback and `allow` may
+    /// connect.
+    Relay {
+        credentials: Rc<Credentials>,
+        allow: AllowList,
+    },
 }
 
 /// Per-listener settings shared (per shard) by every session, with the fixed replies
@@ -66,9 +76,24 @@ impl SessionConfig {
         }
     }
 
-    /// Whether this listener offers (and requires) STARTTLS and AUTH.
+    /// Whether this listener requires TLS and AUTH (STARTTLS or implicit TLS).
     pub fn is_submission(&self) -> bool {
-        matches!(self.mode, Mode::Submission(_))
+        self.auth_policy().is_some()
+    }
+
+    fn auth_policy(&self) -> Option<&AuthPolicy> {
+        match &self.mode {
+            Mode::Submission(policy) | Mode::SubmissionTls(policy) => Some(policy),
+            Mode::Relay { .. } => None,
+        }
+    }
+
+    /// The refusal for a client this listener does not serve, if `peer` is one.
+    fn refusal_for(&self, peer: IpAddr) -> Option<Reply> {
+        match &self.mode {
+            Mode::Relay { allow, .. } if !allow.allows(peer) => Some(reply::RELAY_ACCESS_DENIED),
+            _ => None,
+        }
     }
 }
 
@@ -142,14 +167,14 @@ impl Session {
         let mut transmit = Vec::with_capacity(256);
         transmit.extend_from_slice(&config.greeting);
         let credentials = match &config.mode {
-            Mode::Relay(credentials) => Some(Rc::clone(credentials)),
-            Mode::Submission(_) => None,
+            Mode::Relay { credentials, .. } => Some(Rc::clone(credentials)),
+            Mode::Submission(_) | Mode::SubmissionTls(_) => None,
         };
         Self {
             deadline: now + config.limits.command_timeout,
+            tls: matches!(config.mode, Mode::SubmissionTls(_)),
             config,
             state: State::Command,
-            tls: false,
             greeted: false,
             credentials,
             mail_from: None,
@@ -161,6 +186,19 @@ impl Session {
             transmit,
             event: None,
         }
+    }
+
+    /// A new connection from `peer` (the client's address, after any PROXY header):
+    /// a session, or, when the listener does not serve that client, its refusal in
+    /// place of the greeting and the end.
+    pub fn accept(config: Rc<SessionConfig>, now: Instant, peer: IpAddr) -> Self {
+        let refusal = config.refusal_for(peer);
+        let mut session = Self::new(config, now);
+        if let Some(refusal) = refusal {
+            session.transmit.clear();
+            session.close_with(&refusal);
+        }
+        session
     }
 
     // --- Input ----------------------------------------------------------------------
@@ -510,10 +548,10 @@ impl Session {
     }
 
     fn authenticated(&mut self, login: Credentials) {
-        let resolved = match &self.config.mode {
-            Mode::Submission(policy) => policy.resolve(login),
+        let resolved = match self.config.auth_policy() {
+            Some(policy) => policy.resolve(login),
             // Unreachable: AUTH is refused on relay listeners.
-            Mode::Relay(_) => Err(reply::AUTH_NOT_ENABLED),
+            None => Err(reply::AUTH_NOT_ENABLED),
         };
         match resolved {
             Ok(credentials) => {

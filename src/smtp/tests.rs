@@ -729,12 +729,17 @@ fn random_lines_never_panic_the_command_parser() {
     }
 }
 
-fn relay_dialog() -> Dialog {
+fn relay_mode() -> Mode {
     let credentials = Rc::new(auth::credentials(b"RELAY-APP", b"relay-token").expect("valid"));
+    let allow = crate::cidr::AllowList::new(vec!["10.0.0.0/8".parse().expect("cidr")]);
+    Mode::Relay { credentials, allow }
+}
+
+fn relay_dialog() -> Dialog {
     let config = Rc::new(SessionConfig::new(
         "mx.test",
         Limits::default(),
-        Mode::Relay(credentials),
+        relay_mode(),
     ));
     let now = Instant::now();
     let mut d = Dialog {
@@ -780,4 +785,63 @@ fn relay_mode_refuses_starttls_and_auth() {
 fn relay_mode_still_wants_ehlo_first() {
     let mut d = relay_dialog();
     assert!(d.send("MAIL FROM:<a@b.c>\r\n").starts_with("503 5.5.1"));
+}
+
+#[test]
+fn a_relay_listener_refuses_clients_outside_loopback_and_its_allow_list() {
+    let config = Rc::new(SessionConfig::new(
+        "mx.test",
+        Limits::default(),
+        relay_mode(),
+    ));
+    let now = Instant::now();
+    let mut refused = Session::accept(Rc::clone(&config), now, "192.0.2.7".parse().expect("ip"));
+    assert_eq!(
+        refused.transmit(),
+        b"554 5.7.1 Relay access denied, closing connection\r\n",
+        "the refusal replaces the greeting"
+    );
+    assert!(refused.is_closed());
+    assert_eq!(
+        refused.handle_bytes(now, b"EHLO x\r\n"),
+        0,
+        "nothing more is read"
+    );
+    for allowed in ["127.0.0.1", "::1", "10.1.2.3"] {
+        let session = Session::accept(Rc::clone(&config), now, allowed.parse().expect("ip"));
+        assert_eq!(session.transmit(), b"220 mx.test ESMTP\r\n", "{allowed}");
+        assert!(!session.is_closed());
+    }
+    // Submission listeners serve everyone.
+    let submission = Rc::new(SessionConfig::new(
+        "mx.test",
+        Limits::default(),
+        Mode::Submission(AuthPolicy::default()),
+    ));
+    let session = Session::accept(submission, now, "192.0.2.7".parse().expect("ip"));
+    assert!(!session.is_closed());
+}
+
+#[test]
+fn implicit_tls_offers_auth_at_once_and_no_starttls() {
+    let mut d = Dialog::with_mode(
+        Limits::default(),
+        Mode::SubmissionTls(AuthPolicy::default()),
+    );
+    let ehlo = d.send("EHLO c\r\n");
+    assert!(ehlo.ends_with("250 AUTH PLAIN LOGIN\r\n"), "{ehlo}");
+    assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
+    assert!(
+        d.send("STARTTLS\r\n")
+            .starts_with("503 5.5.1 TLS already active")
+    );
+    assert!(!d.starttls_requested);
+    let plain = STANDARD.encode(b"\0APP-1\0tok");
+    assert!(
+        d.send(&format!("AUTH PLAIN {plain}\r\n"))
+            .starts_with("235 2.7.0")
+    );
+    let out = d.send("MAIL FROM:<a@b.c>\r\nRCPT TO:<r@b.c>\r\nDATA\r\nx\r\n.\r\n");
+    assert_eq!(Dialog::codes(&out), ["250 2.1.0", "250 2.1.5", "354 End d"]);
+    assert_eq!(d.submitted[0].credentials.application, "APP-1");
 }

@@ -71,6 +71,14 @@ impl Smtp {
         smtp
     }
 
+    /// Connects to an implicit-TLS listener: the handshake first, then the greeting.
+    pub fn connect_tls(addr: SocketAddr, cert_pem: &str) -> Self {
+        let mut smtp = Self::connect_silent(addr);
+        smtp.handshake(cert_pem).expect("TLS handshake");
+        smtp.greeting = smtp.read_reply();
+        smtp
+    }
+
     /// Connects without reading the greeting.
     pub fn connect_silent(addr: SocketAddr) -> Self {
         let tcp = TcpStream::connect(addr).expect("connect to gateway");

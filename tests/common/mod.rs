@@ -10,7 +10,7 @@ pub mod upstream;
 use std::net::SocketAddr;
 
 use clap::Parser as _;
-use smtpgate::config::{Args, Config};
+use smtpgate::config::{Args, Config, ListenerKind};
 
 pub use client::Smtp;
 pub use upstream::{Behavior, TestUpstream};
@@ -20,7 +20,7 @@ pub struct Gateway {
     pub addr: SocketAddr,
     /// The self-signed certificate clients must trust.
     pub cert_pem: String,
-    _server: smtpgate::shard::Server,
+    pub server: smtpgate::shard::Server,
 }
 
 impl Gateway {
@@ -37,12 +37,12 @@ impl Gateway {
     pub fn from_config(config: &Config) -> Self {
         let server = smtpgate::shard::start(config).expect("gateway starts");
         Self {
-            addr: server.listeners[0],
+            addr: server.addrs(ListenerKind::StartTls)[0],
             cert_pem: server
                 .self_signed_pem
                 .clone()
                 .expect("--dev generates a certificate"),
-            _server: server,
+            server,
         }
     }
 
@@ -184,7 +184,7 @@ impl RelayGateway {
         let server =
             smtpgate::shard::start(&config(upstream, &base, flags)).expect("gateway starts");
         Self {
-            relay: server.relay_listeners[0],
+            relay: server.addrs(ListenerKind::Relay)[0],
             server,
         }
     }
