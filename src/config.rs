@@ -137,6 +137,17 @@ pub struct Args {
     #[arg(long, value_name = "CODE", env = "SMTPGATE_DEFAULT_APPLICATION")]
     pub default_application: Option<String>,
 
+    /// Messages per connection (0: no limit); then the next MAIL gets 421 4.7.0 and the
+    /// connection closes, so persistent clients spread again over the hosts behind a
+    /// load balancer.
+    #[arg(long, value_name = "N", env = "SMTPGATE_MAX_MESSAGES_PER_CONNECTION", allow_negative_numbers = true, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub max_messages_per_connection: u32,
+
+    /// On SIGTERM or SIGINT: stop accepting, let transactions under way finish, and
+    /// exit when no session is left or after this long (421 4.3.2 to those left).
+    #[arg(long, value_name = "DURATION", env = "SMTPGATE_DRAIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+
     /// Let an idle shard spin this long before it sleeps (e.g. 50us): lower latency on
     /// dedicated cores, at the price of CPU that would otherwise be idle. Off by default.
     #[arg(long, value_name = "DURATION", env = "SMTPGATE_SPIN_BEFORE_PARK", value_parser = humantime::parse_duration)]
@@ -277,6 +288,8 @@ pub struct Config {
     pub shards: usize,
     /// Upstream calls in flight for one fan-out message.
     pub fanout_concurrency: usize,
+    /// How long a drain may take before the sessions left are closed.
+    pub drain_timeout: Duration,
     /// How long an idle shard spins before sleeping (`None`: it sleeps at once).
     pub spin_before_park: Option<Duration>,
     pub hostname: String,
@@ -376,6 +389,7 @@ impl Config {
             max_message_size: args.max_message_size as usize,
             max_recipients: args.max_recipients as usize,
             command_timeout: args.command_timeout,
+            max_messages_per_connection: args.max_messages_per_connection as usize,
             bare_lf: match args.bare_lf {
                 BareLfArg::Reject => BareLf::Reject,
                 BareLfArg::Normalize => BareLf::Normalize,
@@ -392,6 +406,7 @@ impl Config {
             upstream,
             shards,
             fanout_concurrency: usize::from(args.fanout_concurrency),
+            drain_timeout: args.drain_timeout,
             spin_before_park: args.spin_before_park.filter(|d| !d.is_zero()),
             hostname,
             limits,

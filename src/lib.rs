@@ -11,6 +11,7 @@ pub mod config;
 pub mod mime;
 pub mod notify;
 pub mod shard;
+pub mod signals;
 pub mod smtp;
 pub mod tls;
 pub mod upstream;

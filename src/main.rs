@@ -1,4 +1,5 @@
-//! The `smtpgate` binary: flags → `Config` → shards. Nothing else lives here.
+//! The `smtpgate` binary: flags → `Config` → shards (and their signals). Nothing else
+//! lives here.
 
 use clap::Parser as _;
 use mimalloc::MiMalloc;
@@ -26,6 +27,8 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let config = Config::from_args(args).unwrap_or_else(|e| fail(&e.to_string()));
+    let signals = smtpgate::signals::Watcher::install()
+        .unwrap_or_else(|e| fail(&format!("cannot handle signals: {e}")));
     let server = smtpgate::shard::start(&config).unwrap_or_else(|e| fail(&e.to_string()));
     for listener in &server.listeners {
         println!(
@@ -33,8 +36,12 @@ fn main() {
             listener.addr, listener.kind
         );
     }
+    signals
+        .serve(server.controller(), config.drain_timeout)
+        .unwrap_or_else(|e| fail(&format!("cannot handle signals: {e}")));
     tracing::info!(shards = config.shards, upstream = %server.upstream, "smtpgate up");
     server.wait();
+    tracing::info!("drained, exiting");
 }
 
 /// One line on stderr naming what is wrong, then a non-zero exit.

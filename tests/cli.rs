@@ -43,6 +43,8 @@ fn help_documents_every_flag() {
         "--bare-lf",
         "--default-application",
         "--fanout-concurrency",
+        "--max-messages-per-connection",
+        "--drain-timeout",
         "--dev",
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
@@ -76,6 +78,11 @@ fn invalid_values_exit_non_zero_with_one_line_naming_the_flag() {
         ),
         (&["--dev", "--hostname", "a b"], "--hostname"),
         (&["--dev", "--listen-tls", "465"], "--listen-tls"),
+        (&["--dev", "--drain-timeout", "0s"], "--drain-timeout"),
+        (
+            &["--dev", "--max-messages-per-connection", "-1"],
+            "--max-messages-per-connection",
+        ),
         (&["--upstream", "http://127.0.0.1:1"], "--tls-cert"),
         (
             &[

@@ -1,5 +1,6 @@
 //! Limits over real sockets: SIZE=, a message that outgrows the limit while streaming,
-//! the 51st recipient, over-long command lines, the idle timeout.
+//! the 51st recipient, over-long command lines, the idle timeout, the per-connection
+//! message cap.
 
 mod common;
 
@@ -127,5 +128,26 @@ fn client_that_never_reads_replies_is_disconnected() {
             std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
         ),
         "the gateway closed the connection: {error}"
+    );
+}
+
+#[test]
+fn the_message_cap_closes_the_connection_at_the_next_mail() {
+    let upstream = TestUpstream::start(Behavior::Accept);
+    let gateway = Gateway::start_with(&upstream.url(), &["--max-messages-per-connection", "2"]);
+    let mut smtp = gateway.login();
+    for i in 1..=2 {
+        assert_code(
+            &send(&mut smtp, &["r@example.com"], &simple_message("s", "b")),
+            &format!("250 2.0.0 Ok: queued as MSG-{i}"),
+        );
+    }
+    assert_code(&smtp.cmd("MAIL FROM:<a@example.com>"), "421 4.7.0");
+    assert!(smtp.is_closed());
+    // A new connection starts a new count.
+    let mut again = gateway.login();
+    assert_code(
+        &send(&mut again, &["r@example.com"], &simple_message("s", "b")),
+        "250 2.0.0 Ok: queued as MSG-3",
     );
 }

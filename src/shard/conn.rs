@@ -85,26 +85,53 @@ impl Input {
 }
 
 pub async fn serve(tcp: TcpStream, ctx: Rc<ShardContext>, listener: Rc<Listener>) {
+    let _open = ctx.lifecycle.open();
     let Ok(peer) = tcp.peer_addr() else {
         return; // Gone before we looked.
     };
     let mut io: ServerIo = Io::Plain(tcp);
-    if listener.handshake_first()
-        && let Err(error) = handshake(&mut io, &ctx).await
-    {
-        tracing::debug!(shard = ctx.id, %peer, listener = %listener.kind, %error, "TLS handshake failed");
-        return;
+    if listener.handshake_first() {
+        match ctx.lifecycle.until_stopped(handshake(&mut io, &ctx)).await {
+            Some(Ok(())) => {}
+            Some(Err(error)) => {
+                tracing::debug!(shard = ctx.id, %peer, listener = %listener.kind, %error, "TLS handshake failed");
+                return;
+            }
+            None => return,
+        }
     }
     let mut session = Session::accept(Rc::clone(&listener.session), Instant::now(), peer.ip());
     if session.is_closed() {
         tracing::info!(shard = ctx.id, %peer, listener = %listener.kind, "connection refused");
     }
     let mut input = Input::new();
-    let result = drive(&mut io, &mut session, &mut input, &ctx).await;
-    if let Err(error) = result {
-        tracing::debug!(shard = ctx.id, %peer, listener = %listener.kind, %error, "connection ended");
+    let driven = {
+        let driving = drive(&mut io, &mut session, &mut input, &ctx);
+        ctx.lifecycle.until_stopped(driving).await
+    };
+    match driven {
+        Some(Ok(())) => {}
+        Some(Err(error)) => {
+            tracing::debug!(shard = ctx.id, %peer, listener = %listener.kind, %error, "connection ended");
+        }
+        None => {
+            // The drain's deadline: the session's last words, briefly.
+            session.shut_down_now();
+            let farewell = async { Ok(write_all(&mut io, session.transmit()).await) };
+            let _ = glommio::timer::timeout(FAREWELL_TIMEOUT, farewell).await;
+        }
     }
     let _ = io.close().await;
+}
+
+/// How long the `421` at the drain's deadline may take to write.
+const FAREWELL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What ended a wait for the client.
+enum Woken {
+    Read(std::io::Result<usize>),
+    Deadline,
+    Drain,
 }
 
 async fn drive(
@@ -113,6 +140,8 @@ async fn drive(
     input: &mut Input,
     ctx: &ShardContext,
 ) -> std::io::Result<()> {
+    // Whether the session was told of the drain (it is told once).
+    let mut told_of_drain = false;
     loop {
         if !session.transmit().is_empty() {
             // A client that stops reading must not pin the connection: writes get the
@@ -156,27 +185,43 @@ async fn drive(
             // Cannot happen: the buffer's maximum exceeds the longest line; never spin.
             return Err(std::io::Error::other("read buffer full"));
         }
-        let read = match session.poll_timeout() {
-            Some(deadline) => {
-                let wait = deadline.saturating_duration_since(Instant::now());
-                let read = async { Ok(io.read(spare).await) };
-                match glommio::timer::timeout(wait, read).await {
-                    Ok(read) => read,
-                    Err(_) => {
-                        session.handle_timeout(Instant::now());
-                        continue;
+        let deadline = session.poll_timeout();
+        let read = async {
+            match deadline {
+                Some(deadline) => {
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    let read = async { Ok(io.read(spare).await) };
+                    match glommio::timer::timeout(wait, read).await {
+                        Ok(read) => Woken::Read(read),
+                        Err(_) => Woken::Deadline,
                     }
                 }
+                None => Woken::Read(io.read(spare).await),
             }
-            None => io.read(spare).await,
         };
-        match read? {
-            0 => return Ok(()),
-            n => {
-                input.end += n;
-                offer(session, input);
-                input.adapt(n, n == room);
+        let woken = if told_of_drain {
+            read.await
+        } else {
+            let drain = async {
+                ctx.lifecycle.drain_begun().await;
+                Woken::Drain
+            };
+            futures_lite::future::or(read, drain).await
+        };
+        match woken {
+            Woken::Deadline => session.handle_timeout(Instant::now()),
+            Woken::Drain => {
+                told_of_drain = true;
+                session.shut_down();
             }
+            Woken::Read(read) => match read? {
+                0 => return Ok(()),
+                n => {
+                    input.end += n;
+                    offer(session, input);
+                    input.adapt(n, n == room);
+                }
+            },
         }
     }
 }

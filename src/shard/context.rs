@@ -3,11 +3,13 @@
 //! own thread; nothing here is shared with another shard.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bumpalo::Bump;
 use futures_rustls::TlsAcceptor;
 
+use super::lifecycle::Lifecycle;
 use super::pool::BufferPool;
 use crate::mime::{self, Envelope, MimeLimits};
 use crate::notify::Outgoing;
@@ -16,6 +18,8 @@ use crate::upstream::{Channel, Outcome, fanout, verdict};
 
 pub struct ShardContext {
     pub id: usize,
+    /// Open connections and the drain.
+    pub lifecycle: Rc<Lifecycle>,
     /// The server side of TLS (STARTTLS and implicit TLS), when a listener uses it.
     pub tls: Option<TlsAcceptor>,
     /// Deadline for client IO (reads, writes, the TLS handshake).
@@ -31,6 +35,7 @@ pub struct ShardContext {
 impl ShardContext {
     pub fn new(
         id: usize,
+        lifecycle: Rc<Lifecycle>,
         tls: Option<TlsAcceptor>,
         io_timeout: Duration,
         channel: Channel,
@@ -39,6 +44,7 @@ impl ShardContext {
     ) -> Self {
         Self {
             id,
+            lifecycle,
             tls,
             io_timeout,
             channel,

@@ -6,13 +6,14 @@
 mod conn;
 mod context;
 mod cpus;
+mod lifecycle;
 pub mod listener;
 mod pool;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::{Arc, mpsc};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use futures_rustls::TlsAcceptor;
 use glommio::net::TcpListener;
@@ -24,6 +25,8 @@ use crate::upstream::channel::ChannelConfig;
 use crate::upstream::{Channel, Target, sink};
 
 use context::ShardContext;
+use futures_util::StreamExt as _;
+use lifecycle::{Control, ControlReceiver, ControlSender, Lifecycle};
 pub use listener::{Listener, listen, reserve};
 
 #[derive(Debug)]
@@ -67,10 +70,34 @@ pub struct Server {
     pub upstream: String,
     /// PEM of the self-signed certificate, when one was generated.
     pub self_signed_pem: Option<String>,
+    controller: Controller,
     handles: PoolThreadHandles<()>,
 }
 
+/// Sends commands to every shard; cheap to clone, usable from any thread (a signal
+/// handler's).
+#[derive(Clone)]
+pub struct Controller {
+    shards: Vec<ControlSender>,
+}
+
+impl Controller {
+    /// Starts the drain (see `Control::Drain`); `Server::wait` returns when every shard
+    /// is done.
+    pub fn drain(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        for shard in &self.shards {
+            // A shard that is gone has nothing left to drain.
+            let _ = shard.unbounded_send(Control::Drain { deadline });
+        }
+    }
+}
+
 impl Server {
+    pub fn controller(&self) -> Controller {
+        self.controller.clone()
+    }
+
     /// The bound addresses of one kind of listener.
     pub fn addrs(&self, kind: ListenerKind) -> Vec<SocketAddr> {
         self.listeners
@@ -137,6 +164,13 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
     let placement = placement(shards);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let next_id = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..shards)
+        .map(|_| {
+            let (tx, rx) = futures_channel::mpsc::unbounded();
+            (tx, Some(rx))
+        })
+        .unzip();
+    let receivers = Arc::new(Mutex::new(receivers));
     let mut builder = LocalExecutorPoolBuilder::new(placement)
         .name("smtpgate-shard")
         .io_memory(512 << 10);
@@ -146,7 +180,11 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
     let handles = builder
         .on_all_shards(move || {
             let id = next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            run_shard(id, blueprint, ready_tx)
+            let control = receivers
+                .lock()
+                .ok()
+                .and_then(|mut all| all.get_mut(id)?.take());
+            run_shard(id, blueprint, ready_tx, control)
         })
         .map_err(|e| StartError::Shard(e.to_string()))?;
 
@@ -160,6 +198,7 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
     drop(placeholders);
     Ok(Server {
         listeners,
+        controller: Controller { shards: senders },
         upstream: format!("{}://{}", target.scheme, target.authority),
         self_signed_pem,
         handles,
@@ -183,26 +222,68 @@ fn placement(shards: usize) -> PoolPlacement {
     }
 }
 
-async fn run_shard(id: usize, blueprint: Arc<Blueprint>, ready: mpsc::Sender<Result<(), String>>) {
+async fn run_shard(
+    id: usize,
+    blueprint: Arc<Blueprint>,
+    ready: mpsc::Sender<Result<(), String>>,
+    control: Option<ControlReceiver>,
+) {
     let setup = setup_shard(id, &blueprint);
     drop(blueprint);
-    let (ctx, listeners) = match setup {
-        Ok(pair) => pair,
-        Err(error) => {
+    let (ctx, listeners, control) = match (setup, control) {
+        (Ok((ctx, listeners)), Some(control)) => (ctx, listeners, control),
+        (Ok(_), None) => {
+            let _ = ready.send(Err(format!("shard {id} has no control channel")));
+            return;
+        }
+        (Err(error), _) => {
             let _ = ready.send(Err(error));
             return;
         }
     };
     let _ = ready.send(Ok(()));
-    let loops: Vec<_> = listeners
+    let accepting: Vec<_> = listeners
         .into_iter()
         .map(|(socket, listener)| {
             glommio::spawn_local(accept_loop(socket, listener, Rc::clone(&ctx)))
         })
         .collect();
-    for task in loops {
-        task.await;
+    serve_until_drained(&ctx, accepting, control).await;
+}
+
+/// Serves until the main thread asks for a drain, then drains: no more accepting,
+/// sessions told, the shard over when none is left or at the deadline. Without a
+/// controller (its `Server` dropped) the shard serves on.
+async fn serve_until_drained(
+    ctx: &ShardContext,
+    accepting: Vec<glommio::Task<()>>,
+    mut control: ControlReceiver,
+) {
+    let Some(Control::Drain { deadline }) = control.next().await else {
+        return futures_lite::future::pending().await;
+    };
+    for task in accepting {
+        task.cancel().await;
     }
+    let lifecycle = &ctx.lifecycle;
+    tracing::info!(
+        shard = ctx.id,
+        sessions = lifecycle.connections(),
+        "draining"
+    );
+    lifecycle.begin_drain();
+    let wait = deadline.saturating_duration_since(Instant::now());
+    if !lifecycle.none_left_within(wait).await {
+        tracing::info!(
+            shard = ctx.id,
+            sessions = lifecycle.connections(),
+            "drain deadline: closing the sessions left"
+        );
+        lifecycle.stop();
+        // They only write their 421 and close.
+        lifecycle.none_left_within(Duration::from_secs(2)).await;
+    }
+    tracing::info!(shard = ctx.id, "drained");
 }
 
 type ShardListeners = Vec<(TcpListener, Rc<Listener>)>;
@@ -233,6 +314,7 @@ fn setup_shard(
     });
     let ctx = Rc::new(ShardContext::new(
         id,
+        Rc::new(Lifecycle::default()),
         acceptor,
         config.limits.command_timeout,
         channel,

@@ -31,6 +31,8 @@ pub struct Limits {
     pub max_discarded_line: usize,
     /// Protocol errors (unknown commands, syntax, bad sequence) before `421 4.7.0`.
     pub max_errors: u32,
+    /// Messages per connection (0: no limit); then the next `MAIL` gets `421 4.7.0`.
+    pub max_messages_per_connection: usize,
 }
 
 impl Default for Limits {
@@ -44,6 +46,7 @@ impl Default for Limits {
             max_auth_line: 12_288,
             max_discarded_line: 64 * 1024,
             max_errors: 20,
+            max_messages_per_connection: 0,
         }
     }
 }

@@ -151,6 +151,16 @@ pub const AUTH_LOGIN_PASSWORD: Reply = Reply::new(334, "", "UGFzc3dvcmQ6");
 
 pub const IDLE_TIMEOUT: Reply = Reply::new(421, "4.4.2", "Idle timeout, closing connection");
 pub const TOO_MANY_ERRORS: Reply = Reply::new(421, "4.7.0", "Too many errors, closing connection");
+/// The gateway is draining (a restart or a deploy): the client keeps its message and
+/// retries, elsewhere or later.
+pub const SHUTTING_DOWN: Reply = Reply::new(421, "4.3.2", "Service shutting down");
+/// `--max-messages-per-connection` reached: reconnecting spreads persistent clients over
+/// the hosts behind a balancer.
+pub const CONNECTION_MESSAGE_LIMIT: Reply = Reply::new(
+    421,
+    "4.7.0",
+    "Message limit for this connection reached, reconnect to send more",
+);
 pub const TOO_MANY_RECIPIENTS: Reply = Reply::new(452, "4.5.3", "Too many recipients");
 pub const LOCAL_ERROR: Reply = Reply::new(451, "4.3.0", "Local error, try again later");
 

@@ -156,6 +156,10 @@ pub struct Session {
     body: Vec<u8>,
     discard: Option<Discard>,
     errors: u32,
+    /// Messages answered on this connection.
+    messages: usize,
+    /// Draining: no new transaction; the next command outside one gets `421 4.3.2`.
+    shutting_down: bool,
     deadline: Instant,
     transmit: Vec<u8>,
     event: Option<Event>,
@@ -183,6 +187,8 @@ impl Session {
             body: Vec::new(),
             discard: None,
             errors: 0,
+            messages: 0,
+            shutting_down: false,
             transmit,
             event: None,
         }
@@ -267,6 +273,27 @@ impl Session {
         }
     }
 
+    /// The gateway is draining: an idle session (no transaction under way) gets
+    /// `421 4.3.2` and ends now; one in a transaction finishes it (its reply is the
+    /// upstream's verdict) and gets `421 4.3.2` at its next command.
+    pub fn shut_down(&mut self) {
+        if self.is_closed() {
+            return;
+        }
+        self.shutting_down = true;
+        if self.is_idle() {
+            self.close_with(&reply::SHUTTING_DOWN);
+        }
+    }
+
+    /// The drain's deadline: `421 4.3.2` and the end, whatever the session was doing
+    /// (a message not yet answered stays the client's).
+    pub fn shut_down_now(&mut self) {
+        if !self.is_closed() {
+            self.close_with(&reply::SHUTTING_DOWN);
+        }
+    }
+
     /// A body buffer from the driver's pool, used if the session has none with capacity.
     pub fn provide_body_buffer(&mut self, mut buffer: Vec<u8>) {
         if self.body.capacity() == 0 {
@@ -316,6 +343,19 @@ impl Session {
             self.state,
             State::Submitted | State::TlsPending | State::Closed
         )
+    }
+
+    /// Between transactions: nothing the client sent is waiting for an answer that
+    /// closing now would lose.
+    fn is_idle(&self) -> bool {
+        let between_commands = matches!(
+            self.state,
+            State::Command
+                | State::AuthPlain
+                | State::AuthLoginUser
+                | State::AuthLoginPassword { .. }
+        );
+        between_commands && self.mail_from.is_none() && self.discard.is_none()
     }
 
     fn in_sasl(&self) -> bool {
@@ -422,8 +462,14 @@ impl Session {
     fn command(&mut self, line: &[u8], pipelined_after: bool) {
         let command = match command::parse(line) {
             Ok(command) => command,
+            Err(_) if self.shutting_down && self.mail_from.is_none() => {
+                return self.close_with(&reply::SHUTTING_DOWN);
+            }
             Err(error) => return self.refuse(error.reply()),
         };
+        if self.shutting_down && self.mail_from.is_none() && !matches!(command, Command::Quit) {
+            return self.close_with(&reply::SHUTTING_DOWN);
+        }
         match command {
             Command::Ehlo(_) | Command::Helo(_) => {
                 self.reset_transaction();
@@ -584,6 +630,10 @@ impl Session {
         if self.mail_from.is_some() {
             return self.refuse(reply::NESTED_MAIL);
         }
+        let cap = self.config.limits.max_messages_per_connection;
+        if cap > 0 && self.messages >= cap {
+            return self.close_with(&reply::CONNECTION_MESSAGE_LIMIT);
+        }
         let max = self.config.limits.max_message_size;
         if size.is_some_and(|size| size > max as u64) {
             return self.send(&reply::MESSAGE_TOO_BIG);
@@ -637,6 +687,7 @@ impl Session {
 
     fn finish_data(&mut self, outcome: Outcome) {
         self.state = State::Command;
+        self.messages += 1;
         match outcome {
             Outcome::TooBig => self.reject_message(&reply::MESSAGE_TOO_BIG),
             Outcome::BareLineEnding => self.reject_message(&reply::BARE_LINE_ENDING),

@@ -845,3 +845,91 @@ fn implicit_tls_offers_auth_at_once_and_no_starttls() {
     assert_eq!(Dialog::codes(&out), ["250 2.1.0", "250 2.1.5", "354 End d"]);
     assert_eq!(d.submitted[0].credentials.application, "APP-1");
 }
+
+#[test]
+fn draining_closes_an_idle_session_at_once() {
+    let mut d = Dialog::authenticated();
+    d.session.shut_down();
+    assert_eq!(d.output(), "421 4.3.2 Service shutting down\r\n");
+    assert!(d.session.is_closed());
+    assert_eq!(d.session.poll_timeout(), None);
+}
+
+#[test]
+fn draining_lets_a_transaction_finish_then_refuses_the_next_command() {
+    let mut d = Dialog::authenticated();
+    let out = d.send("MAIL FROM:<a@b.c>\r\nRCPT TO:<r@b.c>\r\nDATA\r\nSubject: s\r\n");
+    assert_eq!(Dialog::codes(&out), ["250 2.1.0", "250 2.1.5", "354 End d"]);
+    d.session.shut_down();
+    assert_eq!(d.output(), "", "nothing is cut in the middle of DATA");
+    assert!(!d.session.is_closed());
+    d.send("\r\nbody\r\n.\r\n");
+    assert_eq!(d.submitted.len(), 1, "the message goes upstream");
+    assert_eq!(
+        d.verdict(&ACCEPTED),
+        "250 2.0.0 OK id-1\r\n",
+        "its real verdict"
+    );
+    assert!(!d.session.is_closed());
+    assert_eq!(
+        d.send("MAIL FROM:<a@b.c>\r\n"),
+        "421 4.3.2 Service shutting down\r\n"
+    );
+    assert!(d.session.is_closed());
+}
+
+#[test]
+fn draining_mid_envelope_still_takes_the_message() {
+    let mut d = Dialog::authenticated();
+    d.send("MAIL FROM:<a@b.c>\r\n");
+    d.session.shut_down();
+    let out = d.send("RCPT TO:<r@b.c>\r\nDATA\r\nx\r\n.\r\n");
+    assert_eq!(Dialog::codes(&out), ["250 2.1.5", "354 End d"]);
+    assert_eq!(d.submitted.len(), 1);
+    d.verdict(&ACCEPTED);
+    assert_eq!(
+        d.send("QUIT\r\n"),
+        "221 2.0.0 Bye\r\n",
+        "QUIT is still answered"
+    );
+}
+
+#[test]
+fn the_drain_deadline_ends_any_session() {
+    let mut d = Dialog::authenticated();
+    d.send("MAIL FROM:<a@b.c>\r\nRCPT TO:<r@b.c>\r\nDATA\r\nx\r\n.\r\n");
+    assert_eq!(d.submitted.len(), 1, "waiting for the upstream");
+    d.session.shut_down();
+    assert_eq!(d.output(), "");
+    d.session.shut_down_now();
+    assert_eq!(d.output(), "421 4.3.2 Service shutting down\r\n");
+    assert!(d.session.is_closed());
+    assert_eq!(d.session.poll_event().map(|_| ()), None);
+}
+
+#[test]
+fn the_message_cap_sends_the_client_elsewhere_at_the_next_mail() {
+    let limits = Limits {
+        max_messages_per_connection: 2,
+        ..Limits::default()
+    };
+    let mut d = Dialog::tls_from(Dialog::with_limits(limits));
+    d.send("EHLO c\r\n");
+    let plain = STANDARD.encode(b"\0APP-1\0tok");
+    d.send(&format!("AUTH PLAIN {plain}\r\n"));
+    for i in 0..2 {
+        d.send("MAIL FROM:<a@b.c>\r\nRCPT TO:<r@b.c>\r\nDATA\r\nx\r\n.\r\n");
+        assert_eq!(d.submitted.len(), i + 1);
+        d.verdict(&ACCEPTED);
+    }
+    assert_eq!(
+        d.send("NOOP\r\n"),
+        "250 2.0.0 OK\r\n",
+        "only MAIL is refused"
+    );
+    assert_eq!(
+        d.send("MAIL FROM:<a@b.c>\r\n"),
+        "421 4.7.0 Message limit for this connection reached, reconnect to send more\r\n"
+    );
+    assert!(d.session.is_closed());
+}
