@@ -3,7 +3,7 @@
 //! self-signed certificate and an in-process upstream sink.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
@@ -11,7 +11,7 @@ use http::uri::PathAndQuery;
 
 use crate::cidr::{AllowList, Cidr};
 use crate::mime::MimeLimits;
-use crate::smtp::{AuthPolicy, BareLf, Credentials, Limits};
+use crate::smtp::{AuthPolicy, BareLf, Credentials, Limits, TokenOwner};
 use crate::tls::{Identity, TlsError, UpstreamTrust};
 use crate::upstream::target::{self, Target};
 
@@ -258,7 +258,19 @@ pub enum UpstreamSource {
 #[derive(Clone, Debug)]
 pub struct RelayConfig {
     pub allow: AllowList,
+    pub application: String,
+    /// Read again on reload.
+    pub token_file: PathBuf,
     pub credentials: Credentials,
+}
+
+/// What a reload (SIGHUP) reads again: the server certificate and key, the relay
+/// token. Each is `None` where the configuration has nothing to read (a self-signed
+/// `--dev` certificate, no relay listener).
+#[derive(Clone, Debug)]
+pub struct Reloaded {
+    pub identity: Option<Identity>,
+    pub relay_credentials: Option<Credentials>,
 }
 
 /// The upstream and how each call is made.
@@ -430,6 +442,28 @@ impl Config {
         identity.map(Some).map_err(ConfigError::Tls)
     }
 
+    /// Reads the reloadable files again, all or nothing: a certificate that does not
+    /// load, or does not match its key, is an error and nothing changes.
+    pub fn reload(&self) -> Result<Reloaded, ConfigError> {
+        let identity = match &self.tls {
+            Some(TlsSource::Files { cert, key }) => {
+                let identity = Identity::from_pem_files(cert, key).map_err(ConfigError::Tls)?;
+                // Builds (and so checks) a server configuration from the pair.
+                identity.server_config().map_err(ConfigError::Tls)?;
+                Some(identity)
+            }
+            Some(TlsSource::SelfSigned) | None => None,
+        };
+        let relay_credentials = match &self.relay {
+            Some(relay) => Some(relay_credentials(&relay.application, &relay.token_file)?),
+            None => None,
+        };
+        Ok(Reloaded {
+            identity,
+            relay_credentials,
+        })
+    }
+
     pub fn upstream_trust(&self) -> Result<UpstreamTrust, ConfigError> {
         UpstreamTrust::new(self.upstream.ca.as_deref()).map_err(ConfigError::Tls)
     }
@@ -447,11 +481,28 @@ fn relay_config(args: &Args) -> Result<Option<RelayConfig>, ConfigError> {
         .relay_token_file
         .clone()
         .ok_or(ConfigError::RelayMissing("--relay-token-file"))?;
+    let credentials = relay_credentials(&application, &path)?;
+    let allow = AllowList::new(args.relay_allow.clone());
+    if let Some(&exposed) = args.listen_relay.iter().find(|a| !a.ip().is_loopback())
+        && allow.is_empty()
+    {
+        return Err(ConfigError::RelayExposed(exposed));
+    }
+    Ok(Some(RelayConfig {
+        allow,
+        application,
+        token_file: path,
+        credentials,
+    }))
+}
+
+/// The relay's credentials: the application code and the token read from its file.
+fn relay_credentials(application: &str, path: &Path) -> Result<Credentials, ConfigError> {
     let token_error = |reason: String| ConfigError::RelayToken {
-        path: path.clone(),
+        path: path.to_owned(),
         reason,
     };
-    let token = std::fs::read_to_string(&path).map_err(|e| token_error(e.to_string()))?;
+    let token = std::fs::read_to_string(path).map_err(|e| token_error(e.to_string()))?;
     let credentials = crate::smtp::auth::credentials(
         application.as_bytes(),
         token.trim().as_bytes(),
@@ -459,13 +510,11 @@ fn relay_config(args: &Args) -> Result<Option<RelayConfig>, ConfigError> {
     .map_err(|_| {
         token_error("the application code or the token is empty or has control characters".into())
     })?;
-    let allow = AllowList::new(args.relay_allow.clone());
-    if let Some(&exposed) = args.listen_relay.iter().find(|a| !a.ip().is_loopback())
-        && allow.is_empty()
-    {
-        return Err(ConfigError::RelayExposed(exposed));
-    }
-    Ok(Some(RelayConfig { allow, credentials }))
+    // The gateway's own token: its refusal upstream is the operator's to fix.
+    Ok(Credentials {
+        owner: TokenOwner::Gateway,
+        ..credentials
+    })
 }
 
 fn online_cores() -> usize {

@@ -37,7 +37,7 @@ fn main() {
         );
     }
     signals
-        .serve(server.controller(), config.drain_timeout)
+        .serve(server.controller(), config.clone())
         .unwrap_or_else(|e| fail(&format!("cannot handle signals: {e}")));
     tracing::info!(shards = config.shards, upstream = %server.upstream, "smtpgate up");
     server.wait();

@@ -102,3 +102,37 @@ fn swaks_through_the_relay() {
         "sidecar"
     );
 }
+
+#[test]
+fn a_refused_relay_token_is_a_temporary_failure() {
+    for code in [tonic::Code::Unauthenticated, tonic::Code::PermissionDenied] {
+        let upstream = TestUpstream::start(Behavior::Fail(code, "token revoked".into()));
+        let gateway = RelayGateway::start(&upstream.url(), "RELAY-APP", "old-token", &[]);
+        let mut smtp = Smtp::connect(gateway.relay);
+        smtp.cmd("EHLO app-host");
+        // The token is the gateway's, not the client's: the client must keep the
+        // message and retry once the operator fixed the token, never discard it.
+        assert_eq!(
+            send(&mut smtp, &["r@example.com"], &simple_message("s", "b")),
+            "451 4.7.0 The gateway's credentials were refused upstream, retry later: token revoked\r\n",
+            "{code:?}"
+        );
+        std::fs::write(&gateway.token_file, "new-token").expect("write");
+        upstream.set_behavior(Behavior::Accept);
+        smtpgate::signals::reload(&gateway.server.controller(), &gateway.config);
+        let mut retry = Smtp::connect(gateway.relay);
+        retry.cmd("EHLO app-host");
+        assert_code(
+            &send(&mut retry, &["r@example.com"], &simple_message("s", "b")),
+            "250 2.0.0",
+        );
+        assert_eq!(
+            upstream
+                .calls()
+                .last()
+                .and_then(|c| c.authorization.clone())
+                .as_deref(),
+            Some("Token new-token")
+        );
+    }
+}

@@ -100,7 +100,7 @@ pub async fn serve(tcp: TcpStream, ctx: Rc<ShardContext>, listener: Rc<Listener>
             None => return,
         }
     }
-    let mut session = Session::accept(Rc::clone(&listener.session), Instant::now(), peer.ip());
+    let mut session = Session::accept(listener.session(), Instant::now(), peer.ip());
     if session.is_closed() {
         tracing::info!(shard = ctx.id, %peer, listener = %listener.kind, "connection refused");
     }
@@ -250,7 +250,7 @@ async fn starttls(
 
 /// The server TLS handshake on the plain socket in `io`, within the IO deadline.
 async fn handshake(io: &mut ServerIo, ctx: &ShardContext) -> std::io::Result<()> {
-    let Some(acceptor) = &ctx.tls else {
+    let Some(acceptor) = ctx.tls.borrow().clone() else {
         return Err(std::io::Error::other("TLS without a TLS configuration"));
     };
     let Some(tcp) = io.take_plain() else {

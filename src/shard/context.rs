@@ -13,15 +13,16 @@ use super::lifecycle::Lifecycle;
 use super::pool::BufferPool;
 use crate::mime::{self, Envelope, MimeLimits};
 use crate::notify::Outgoing;
-use crate::smtp::{Reply, Submission};
+use crate::smtp::{Reply, Submission, TokenOwner};
 use crate::upstream::{Channel, Outcome, fanout, verdict};
 
 pub struct ShardContext {
     pub id: usize,
     /// Open connections and the drain.
     pub lifecycle: Rc<Lifecycle>,
-    /// The server side of TLS (STARTTLS and implicit TLS), when a listener uses it.
-    pub tls: Option<TlsAcceptor>,
+    /// The server side of TLS (STARTTLS and implicit TLS), when a listener uses it;
+    /// replaced on reload (a handshake under way keeps the one it started with).
+    pub tls: RefCell<Option<TlsAcceptor>>,
     /// Deadline for client IO (reads, writes, the TLS handshake).
     pub io_timeout: Duration,
     pub channel: Channel,
@@ -45,7 +46,7 @@ impl ShardContext {
         Self {
             id,
             lifecycle,
-            tls,
+            tls: RefCell::new(tls),
             io_timeout,
             channel,
             mime_limits,
@@ -85,17 +86,26 @@ impl ShardContext {
             self.fanout_limit,
         )
         .await;
+        let owner = credentials.owner;
         let reply = match &outcomes[..] {
-            [only] => verdict::reply(only),
+            [only] => verdict::reply(only, owner),
             many => {
                 let calls: Vec<(&Outcome, usize)> = many
                     .iter()
                     .zip(&message.deliveries)
                     .map(|(outcome, delivery)| (outcome, delivery.recipients.len()))
                     .collect();
-                verdict::fanout_reply(&calls)
+                verdict::fanout_reply(&calls, owner)
             }
         };
+        if owner == TokenOwner::Gateway && outcomes.iter().any(verdict::is_credentials_refusal) {
+            tracing::error!(
+                shard = self.id,
+                application = %credentials.application,
+                %reply,
+                "the upstream refused the relay's own token: fix --relay-token-file and reload (SIGHUP); clients keep their messages meanwhile"
+            );
+        }
         let log = MessageLog {
             shard: self.id,
             application: &credentials.application,

@@ -14,12 +14,20 @@ use std::time::{Duration, Instant};
 
 use glommio::sync::Semaphore;
 
+use crate::config::Reloaded;
+
 /// What the main thread asks of a shard.
 #[derive(Debug)]
 pub enum Control {
     /// Stop accepting, let sessions finish, and end the shard when none is left or at
     /// `deadline`.
     Drain { deadline: Instant },
+    /// New handshakes use the new certificate and new relay sessions the new token
+    /// (sessions under way keep theirs); the shard says when it is done.
+    Reload {
+        reloaded: Reloaded,
+        done: std::sync::mpsc::Sender<Result<(), String>>,
+    },
 }
 
 pub type ControlSender = futures_channel::mpsc::UnboundedSender<Control>;

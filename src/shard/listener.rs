@@ -4,6 +4,7 @@
 //! A kind of listener is a `ListenerKind` and a session `Mode`; nothing else in the
 //! shard matches on it.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
@@ -13,13 +14,15 @@ use glommio::net::TcpListener;
 
 use super::StartError;
 use crate::config::{Config, ListenerKind};
-use crate::smtp::{Mode, SessionConfig};
+use crate::smtp::{Credentials, Mode, SessionConfig};
 
 /// What one shard serves on the listeners of one kind.
 #[derive(Debug)]
 pub struct Listener {
     pub kind: ListenerKind,
-    pub session: Rc<SessionConfig>,
+    hostname: String,
+    /// Replaced on reload; a session keeps the one it started with.
+    session: RefCell<Rc<SessionConfig>>,
 }
 
 impl Listener {
@@ -36,10 +39,30 @@ impl Listener {
                 }
             }
         };
+        let session = SessionConfig::new(hostname, config.limits.clone(), mode);
         Some(Self {
             kind,
-            session: Rc::new(SessionConfig::new(hostname, config.limits.clone(), mode)),
+            hostname: hostname.to_owned(),
+            session: RefCell::new(Rc::new(session)),
         })
+    }
+
+    /// The settings a new session starts with.
+    pub fn session(&self) -> Rc<SessionConfig> {
+        Rc::clone(&self.session.borrow())
+    }
+
+    /// A relay listener's new credentials (the token file was read again).
+    pub fn reload_relay(&self, new: &Credentials) {
+        let current = self.session();
+        if let Mode::Relay { allow, .. } = &current.mode {
+            let mode = Mode::Relay {
+                credentials: Rc::new(new.clone()),
+                allow: allow.clone(),
+            };
+            let session = SessionConfig::new(&self.hostname, current.limits.clone(), mode);
+            *self.session.borrow_mut() = Rc::new(session);
+        }
     }
 
     /// Whether the TLS handshake comes before the session (implicit TLS).

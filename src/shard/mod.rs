@@ -19,7 +19,7 @@ use futures_rustls::TlsAcceptor;
 use glommio::net::TcpListener;
 use glommio::{CpuSet, LocalExecutorPoolBuilder, PoolPlacement, PoolThreadHandles};
 
-use crate::config::{Config, ConfigError, ListenerConfig, ListenerKind, UpstreamSource};
+use crate::config::{Config, ConfigError, ListenerConfig, ListenerKind, Reloaded, UpstreamSource};
 use crate::tls::{Identity, TlsError, UpstreamTrust};
 use crate::upstream::channel::ChannelConfig;
 use crate::upstream::{Channel, Target, sink};
@@ -82,6 +82,25 @@ pub struct Controller {
 }
 
 impl Controller {
+    /// Hands every shard what `Config::reload` read, and waits until each has it in use.
+    pub fn reload(&self, reloaded: &Reloaded) -> Result<(), String> {
+        let (done, acks) = mpsc::channel();
+        for shard in &self.shards {
+            let reload = Control::Reload {
+                reloaded: reloaded.clone(),
+                done: done.clone(),
+            };
+            shard
+                .unbounded_send(reload)
+                .map_err(|_| "a shard is gone".to_owned())?;
+        }
+        for _ in &self.shards {
+            acks.recv_timeout(Duration::from_secs(10))
+                .map_err(|_| "a shard did not confirm the reload".to_owned())??;
+        }
+        Ok(())
+    }
+
     /// Starts the drain (see `Control::Drain`); `Server::wait` returns when every shard
     /// is done.
     pub fn drain(&self, timeout: Duration) {
@@ -242,13 +261,38 @@ async fn run_shard(
         }
     };
     let _ = ready.send(Ok(()));
+    let mut kinds: Vec<Rc<Listener>> = Vec::new();
+    for (_, listener) in &listeners {
+        if !kinds.iter().any(|known| Rc::ptr_eq(known, listener)) {
+            kinds.push(Rc::clone(listener));
+        }
+    }
     let accepting: Vec<_> = listeners
         .into_iter()
         .map(|(socket, listener)| {
             glommio::spawn_local(accept_loop(socket, listener, Rc::clone(&ctx)))
         })
         .collect();
-    serve_until_drained(&ctx, accepting, control).await;
+    serve_until_drained(&ctx, &kinds, accepting, control).await;
+}
+
+/// A reload on this shard: new handshakes get the new certificate, new relay sessions
+/// the new token.
+fn reload(
+    ctx: &ShardContext,
+    listeners: &[Rc<Listener>],
+    reloaded: &Reloaded,
+) -> Result<(), String> {
+    if let Some(identity) = &reloaded.identity {
+        let config = identity.server_config().map_err(|e| e.to_string())?;
+        *ctx.tls.borrow_mut() = Some(TlsAcceptor::from(config));
+    }
+    if let Some(credentials) = &reloaded.relay_credentials {
+        for listener in listeners {
+            listener.reload_relay(credentials);
+        }
+    }
+    Ok(())
 }
 
 /// Serves until the main thread asks for a drain, then drains: no more accepting,
@@ -256,11 +300,18 @@ async fn run_shard(
 /// controller (its `Server` dropped) the shard serves on.
 async fn serve_until_drained(
     ctx: &ShardContext,
+    listeners: &[Rc<Listener>],
     accepting: Vec<glommio::Task<()>>,
     mut control: ControlReceiver,
 ) {
-    let Some(Control::Drain { deadline }) = control.next().await else {
-        return futures_lite::future::pending().await;
+    let deadline = loop {
+        match control.next().await {
+            Some(Control::Drain { deadline }) => break deadline,
+            Some(Control::Reload { reloaded, done }) => {
+                let _ = done.send(reload(ctx, listeners, &reloaded));
+            }
+            None => return futures_lite::future::pending().await,
+        }
     };
     for task in accepting {
         task.cancel().await;

@@ -15,6 +15,19 @@ pub struct Credentials {
     pub token: Token,
     /// SparkPost's `SMTP_Injection:X-MSYS-SUBACCOUNT=<n>`: becomes `meta_data.subaccount`.
     pub subaccount: Option<u64>,
+    pub owner: TokenOwner,
+}
+
+/// Whose token a message goes upstream with, which decides who must act when the
+/// upstream refuses it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TokenOwner {
+    /// The client's own (from AUTH): a refused token is the client's to fix (`5xx`).
+    #[default]
+    Client,
+    /// The gateway's (the relay's configured token): a refusal is the operator's to
+    /// fix, so the client keeps the message and retries (`4xx`).
+    Gateway,
 }
 
 /// How a submission listener reads AUTH user names (dialects.md, "Credentials"): the
@@ -148,6 +161,7 @@ pub fn credentials(user: &[u8], pass: &[u8]) -> Result<Credentials, Reply> {
             application,
             token: Token::new(token),
             subaccount: None,
+            owner: TokenOwner::Client,
         }),
         _ => Err(reply::AUTH_INVALID),
     }

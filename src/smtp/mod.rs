@@ -12,7 +12,7 @@ pub mod session;
 #[cfg(test)]
 mod tests;
 
-pub use auth::{AuthPolicy, Credentials, Token};
+pub use auth::{AuthPolicy, Credentials, Token, TokenOwner};
 pub use limits::{BareLf, Limits};
 pub use reply::Reply;
 pub use session::{Event, Mode, Session, SessionConfig, Submission};

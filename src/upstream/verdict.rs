@@ -3,8 +3,8 @@
 //! never `250`.
 
 use super::grpc::{Code, Status};
-use crate::smtp::Reply;
 use crate::smtp::reply::sanitize_text;
+use crate::smtp::{Reply, TokenOwner};
 
 /// How a call ended.
 #[derive(Debug)]
@@ -56,15 +56,30 @@ pub const TRANSIENT_UPSTREAM: Reply =
     Reply::new(451, "4.4.1", "Transient upstream error, retry later");
 pub const TRANSIENT_INTERNAL: Reply =
     Reply::new(451, "4.5.0", "Transient internal error, retry later");
+/// The relay's own token refused: the operator fixes it and reloads; the client keeps
+/// the message meanwhile.
+pub const GATEWAY_CREDENTIALS_REFUSED: Reply = Reply::new(
+    451,
+    "4.7.0",
+    "The gateway's credentials were refused upstream, retry later",
+);
 
-/// The SMTP reply for an outcome. The upstream's `grpc-message` (or the transport
-/// error) is appended, sanitised, so the client sees why.
-pub fn reply(outcome: &Outcome) -> Reply {
+/// The SMTP reply for an outcome of a call made with `owner`'s token. The upstream's
+/// `grpc-message` (or the transport error) is appended, sanitised, so the client sees
+/// why.
+pub fn reply(outcome: &Outcome, owner: TokenOwner) -> Reply {
     match outcome {
         Outcome::Accepted { message_code } => queued(message_code, 0),
-        Outcome::Refused(status) => status_reply(status.code).with_detail(&status.message),
+        Outcome::Refused(status) => status_reply(status.code, owner).with_detail(&status.message),
         Outcome::Transport(error) => TRANSIENT_UPSTREAM.with_detail(&error.to_string()),
     }
+}
+
+/// Whether the upstream refused the token itself (the operator's problem when the
+/// token is the gateway's).
+pub fn is_credentials_refusal(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Refused(status)
+        if matches!(status.code, Code::UNAUTHENTICATED | Code::PERMISSION_DENIED))
 }
 
 /// `250 2.0.0 Ok: queued as <code>`: Postfix's wording, which log parsers and client
@@ -82,14 +97,14 @@ pub fn queued(first_code: &str, more: usize) -> Reply {
 /// The reply for a fan-out: `250` only when every call was accepted; otherwise the
 /// most severe failure's reply (permanent before transient), its text saying how many
 /// recipients were accepted. `calls` pairs each call's outcome with its recipients.
-pub fn fanout_reply(calls: &[(&Outcome, usize)]) -> Reply {
+pub fn fanout_reply(calls: &[(&Outcome, usize)], owner: TokenOwner) -> Reply {
     let total: usize = calls.iter().map(|(_, n)| n).sum();
     let accepted: usize = calls
         .iter()
         .filter(|(o, _)| matches!(o, Outcome::Accepted { .. }))
         .map(|(_, n)| n)
         .sum();
-    let replies = calls.iter().map(|(outcome, _)| reply(outcome));
+    let replies = calls.iter().map(|(outcome, _)| reply(outcome, owner));
     let worst = replies.filter(|r| r.code() >= 400).reduce(|worst, r| {
         if r.code() / 100 > worst.code() / 100 {
             r
@@ -114,8 +129,11 @@ pub fn fanout_reply(calls: &[(&Outcome, usize)]) -> Reply {
     }
 }
 
-fn status_reply(code: Code) -> Reply {
+fn status_reply(code: Code, owner: TokenOwner) -> Reply {
     match code {
+        Code::UNAUTHENTICATED | Code::PERMISSION_DENIED if owner == TokenOwner::Gateway => {
+            GATEWAY_CREDENTIALS_REFUSED
+        }
         Code::UNAUTHENTICATED => UNAUTHENTICATED,
         Code::PERMISSION_DENIED => PERMISSION_DENIED,
         Code::INVALID_ARGUMENT | Code::FAILED_PRECONDITION | Code::OUT_OF_RANGE => BAD_CONTENT,
@@ -131,14 +149,21 @@ mod tests {
     use super::*;
 
     fn refused(code: Code, message: &str) -> String {
-        reply(&Outcome::Refused(Status::new(code, message))).to_string()
+        reply(
+            &Outcome::Refused(Status::new(code, message)),
+            TokenOwner::Client,
+        )
+        .to_string()
     }
 
     #[test]
     fn accepted_carries_the_message_code() {
-        let r = reply(&Outcome::Accepted {
-            message_code: "A1B2-C3".into(),
-        });
+        let r = reply(
+            &Outcome::Accepted {
+                message_code: "A1B2-C3".into(),
+            },
+            TokenOwner::Client,
+        );
         assert_eq!(r.to_string(), "250 2.0.0 Ok: queued as A1B2-C3");
         assert_eq!(
             queued("A1", 4).to_string(),
@@ -153,17 +178,18 @@ mod tests {
         };
         let (a, b) = (ok("A"), ok("B"));
         assert_eq!(
-            fanout_reply(&[(&a, 2), (&b, 3)]).to_string(),
+            fanout_reply(&[(&a, 2), (&b, 3)], TokenOwner::Client).to_string(),
             "250 2.0.0 Ok: queued as A (+1 more)"
         );
         let busy = Outcome::Refused(Status::new(Code::UNAVAILABLE, "busy"));
         let gone = Outcome::Refused(Status::new(Code::NOT_FOUND, "no such user"));
         assert_eq!(
-            fanout_reply(&[(&a, 3), (&busy, 2)]).to_string(),
+            fanout_reply(&[(&a, 3), (&busy, 2)], TokenOwner::Client).to_string(),
             "451 4.4.1 3 of 5 recipients accepted; retrying is safe: \
              Transient upstream error, retry later: busy"
         );
-        let reply = fanout_reply(&[(&busy, 1), (&a, 3), (&gone, 1)]).to_string();
+        let reply =
+            fanout_reply(&[(&busy, 1), (&a, 3), (&gone, 1)], TokenOwner::Client).to_string();
         assert!(
             reply.starts_with("550 5.1.1 3 of 5 recipients accepted;"),
             "permanent before transient: {reply}"
@@ -192,6 +218,26 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_gateway_token_is_the_operators_problem() {
+        for code in [Code::UNAUTHENTICATED, Code::PERMISSION_DENIED] {
+            let outcome = Outcome::Refused(Status::new(code, "bad token"));
+            assert!(is_credentials_refusal(&outcome));
+            assert_eq!(
+                reply(&outcome, TokenOwner::Gateway).to_string(),
+                "451 4.7.0 The gateway's credentials were refused upstream, retry later: bad token"
+            );
+        }
+        let not_found = Outcome::Refused(Status::new(Code::NOT_FOUND, "x"));
+        assert!(!is_credentials_refusal(&not_found));
+        assert!(
+            reply(&not_found, TokenOwner::Gateway)
+                .to_string()
+                .starts_with("550 5.1.1"),
+            "other refusals are the message's"
+        );
+    }
+
+    #[test]
     fn upstream_message_is_appended_sanitised() {
         assert_eq!(
             refused(Code::NOT_FOUND, "no such app\r\nEVIL"),
@@ -201,7 +247,10 @@ mod tests {
 
     #[test]
     fn transport_errors_are_transient() {
-        let r = reply(&Outcome::Transport(TransportError::DeadlineExceeded));
+        let r = reply(
+            &Outcome::Transport(TransportError::DeadlineExceeded),
+            TokenOwner::Client,
+        );
         assert_eq!(
             r.to_string(),
             "451 4.4.1 Transient upstream error, retry later: upstream deadline exceeded"

@@ -70,7 +70,7 @@ impl Gateway {
 
 /// A configuration from flags, parsed exactly as the binary parses them: one shard,
 /// host name `mx.test`, the given upstream, then `base` and `flags`.
-fn config(upstream: &str, base: &[&str], flags: &[&str]) -> Config {
+pub fn config(upstream: &str, base: &[&str], flags: &[&str]) -> Config {
     let common = [
         "smtpgate",
         "--shards",
@@ -157,6 +157,9 @@ pub fn forward_one(recipients: &[&str], message: &str) -> smtpgate::notify::Noti
 pub struct RelayGateway {
     pub relay: SocketAddr,
     pub server: smtpgate::shard::Server,
+    pub config: Config,
+    /// The `--relay-token-file` (a test may rewrite it and reload).
+    pub token_file: std::path::PathBuf,
 }
 
 impl RelayGateway {
@@ -181,11 +184,13 @@ impl RelayGateway {
             "--relay-token-file",
             &token_path,
         ];
-        let server =
-            smtpgate::shard::start(&config(upstream, &base, flags)).expect("gateway starts");
+        let config = config(upstream, &base, flags);
+        let server = smtpgate::shard::start(&config).expect("gateway starts");
         Self {
             relay: server.addrs(ListenerKind::Relay)[0],
             server,
+            config,
+            token_file,
         }
     }
 }
