@@ -1,5 +1,5 @@
-//! IP networks (`10.0.0.0/8`, `fd00::/8`, or a bare address) and allow-lists of them,
-//! for the relay listener's peer check.
+//! IP networks (`10.0.0.0/8`, `fd00::/8`, or a bare address) and lists of them: the
+//! relay listener's allow-list, the load balancers trusted to send PROXY headers.
 
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -69,6 +69,24 @@ impl FromStr for Cidr {
             return Err(format!("{text} has host bits set"));
         }
         Ok(Self { network, prefix })
+    }
+}
+
+/// Networks, and nothing implied (the PROXY protocol's trusted peers).
+#[derive(Clone, Debug, Default)]
+pub struct Networks(Vec<Cidr>);
+
+impl Networks {
+    pub fn new(networks: Vec<Cidr>) -> Self {
+        Self(networks)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(ip))
     }
 }
 

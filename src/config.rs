@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use http::uri::PathAndQuery;
 
-use crate::cidr::{AllowList, Cidr};
+use crate::cidr::{AllowList, Cidr, Networks};
 use crate::mime::MimeLimits;
 use crate::smtp::{AuthPolicy, BareLf, Credentials, Limits, TokenOwner};
 use crate::tls::{Identity, TlsError, UpstreamTrust};
@@ -136,6 +136,15 @@ pub struct Args {
     /// Without it those logins are refused (535 5.7.8).
     #[arg(long, value_name = "CODE", env = "SMTPGATE_DEFAULT_APPLICATION")]
     pub default_application: Option<String>,
+
+    /// Network of load balancers whose connections must begin with a PROXY protocol
+    /// header (v1 or v2) naming the client (repeatable). Others are served as they are.
+    #[arg(long, value_name = "CIDR", env = "SMTPGATE_PROXY_TRUSTED", value_delimiter = ',', value_parser = parse_cidr)]
+    pub proxy_trusted: Vec<Cidr>,
+
+    /// How long a trusted balancer's PROXY header may take to arrive.
+    #[arg(long, value_name = "DURATION", env = "SMTPGATE_PROXY_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub proxy_timeout: Duration,
 
     /// Messages per connection (0: no limit); then the next MAIL gets 421 4.7.0 and the
     /// connection closes, so persistent clients spread again over the hosts behind a
@@ -273,6 +282,15 @@ pub struct Reloaded {
     pub relay_credentials: Option<Credentials>,
 }
 
+/// Which peers speak the PROXY protocol.
+#[derive(Clone, Debug)]
+pub struct ProxyConfig {
+    /// Connections from these must begin with a header; none from elsewhere may.
+    pub trusted: Networks,
+    /// How long the header may take.
+    pub timeout: Duration,
+}
+
 /// The upstream and how each call is made.
 #[derive(Clone, Debug)]
 pub struct UpstreamConfig {
@@ -296,6 +314,7 @@ pub struct Config {
     pub relay: Option<RelayConfig>,
     /// How submission listeners read AUTH user names.
     pub auth: AuthPolicy,
+    pub proxy: ProxyConfig,
     pub upstream: UpstreamConfig,
     pub shards: usize,
     /// Upstream calls in flight for one fan-out message.
@@ -414,6 +433,10 @@ impl Config {
             relay,
             auth: AuthPolicy {
                 default_application,
+            },
+            proxy: ProxyConfig {
+                trusted: Networks::new(args.proxy_trusted),
+                timeout: args.proxy_timeout,
             },
             upstream,
             shards,

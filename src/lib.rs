@@ -10,6 +10,7 @@ pub mod cidr;
 pub mod config;
 pub mod mime;
 pub mod notify;
+pub mod proxy;
 pub mod shard;
 pub mod signals;
 pub mod smtp;

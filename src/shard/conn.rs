@@ -10,6 +10,8 @@ use glommio::net::TcpStream;
 
 use super::context::ShardContext;
 use super::listener::Listener;
+use super::proxied;
+use crate::proxy::Source;
 use crate::smtp::{Event, Session};
 use crate::tls::Io;
 
@@ -84,25 +86,43 @@ impl Input {
     }
 }
 
-pub async fn serve(tcp: TcpStream, ctx: Rc<ShardContext>, listener: Rc<Listener>) {
+pub async fn serve(mut tcp: TcpStream, ctx: Rc<ShardContext>, listener: Rc<Listener>) {
     let _open = ctx.lifecycle.open();
     let Ok(peer) = tcp.peer_addr() else {
         return; // Gone before we looked.
+    };
+    // The client: the peer, or whom a trusted balancer's PROXY header names.
+    let client = if ctx.proxy.trusted.contains(peer.ip()) {
+        match ctx
+            .lifecycle
+            .until_stopped(proxied::read_header(&mut tcp, &ctx.proxy))
+            .await
+        {
+            Some(Ok(Source::Client(client))) => client,
+            Some(Ok(Source::Peer)) => peer,
+            Some(Err(refusal)) => {
+                tracing::info!(shard = ctx.id, %peer, listener = %listener.kind, %refusal, "connection refused");
+                return;
+            }
+            None => return,
+        }
+    } else {
+        peer
     };
     let mut io: ServerIo = Io::Plain(tcp);
     if listener.handshake_first() {
         match ctx.lifecycle.until_stopped(handshake(&mut io, &ctx)).await {
             Some(Ok(())) => {}
             Some(Err(error)) => {
-                tracing::debug!(shard = ctx.id, %peer, listener = %listener.kind, %error, "TLS handshake failed");
+                tracing::debug!(shard = ctx.id, %client, listener = %listener.kind, %error, "TLS handshake failed");
                 return;
             }
             None => return,
         }
     }
-    let mut session = Session::accept(listener.session(), Instant::now(), peer.ip());
+    let mut session = Session::accept(listener.session(), Instant::now(), client.ip());
     if session.is_closed() {
-        tracing::info!(shard = ctx.id, %peer, listener = %listener.kind, "connection refused");
+        tracing::info!(shard = ctx.id, %client, listener = %listener.kind, "connection refused");
     }
     let mut input = Input::new();
     let driven = {
@@ -112,7 +132,7 @@ pub async fn serve(tcp: TcpStream, ctx: Rc<ShardContext>, listener: Rc<Listener>
     match driven {
         Some(Ok(())) => {}
         Some(Err(error)) => {
-            tracing::debug!(shard = ctx.id, %peer, listener = %listener.kind, %error, "connection ended");
+            tracing::debug!(shard = ctx.id, %client, listener = %listener.kind, %error, "connection ended");
         }
         None => {
             // The drain's deadline: the session's last words, briefly.

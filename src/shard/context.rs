@@ -11,6 +11,7 @@ use futures_rustls::TlsAcceptor;
 
 use super::lifecycle::Lifecycle;
 use super::pool::BufferPool;
+use crate::config::{Config, ProxyConfig};
 use crate::mime::{self, Envelope, MimeLimits};
 use crate::notify::Outgoing;
 use crate::smtp::{Reply, Submission, TokenOwner};
@@ -20,6 +21,8 @@ pub struct ShardContext {
     pub id: usize,
     /// Open connections and the drain.
     pub lifecycle: Rc<Lifecycle>,
+    /// Which peers begin with a PROXY header.
+    pub proxy: ProxyConfig,
     /// The server side of TLS (STARTTLS and implicit TLS), when a listener uses it;
     /// replaced on reload (a handshake under way keeps the one it started with).
     pub tls: RefCell<Option<TlsAcceptor>>,
@@ -34,23 +37,18 @@ pub struct ShardContext {
 }
 
 impl ShardContext {
-    pub fn new(
-        id: usize,
-        lifecycle: Rc<Lifecycle>,
-        tls: Option<TlsAcceptor>,
-        io_timeout: Duration,
-        channel: Channel,
-        mime_limits: MimeLimits,
-        fanout_limit: usize,
-    ) -> Self {
+    /// Shard `id`'s context: its own TLS acceptor and upstream channel, the rest from
+    /// the configuration.
+    pub fn new(id: usize, config: &Config, tls: Option<TlsAcceptor>, channel: Channel) -> Self {
         Self {
             id,
-            lifecycle,
+            lifecycle: Rc::new(Lifecycle::default()),
+            proxy: config.proxy.clone(),
             tls: RefCell::new(tls),
-            io_timeout,
+            io_timeout: config.limits.command_timeout,
             channel,
-            mime_limits,
-            fanout_limit,
+            mime_limits: config.mime_limits,
+            fanout_limit: config.fanout_concurrency,
             bodies: BufferPool::new(64, 1 << 20),
             scratch: RefCell::new(Bump::new()),
         }

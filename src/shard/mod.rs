@@ -9,6 +9,7 @@ mod cpus;
 mod lifecycle;
 pub mod listener;
 mod pool;
+mod proxied;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -26,7 +27,7 @@ use crate::upstream::{Channel, Target, sink};
 
 use context::ShardContext;
 use futures_util::StreamExt as _;
-use lifecycle::{Control, ControlReceiver, ControlSender, Lifecycle};
+use lifecycle::{Control, ControlReceiver, ControlSender};
 pub use listener::{Listener, listen, reserve};
 
 #[derive(Debug)]
@@ -363,15 +364,7 @@ fn setup_shard(
         timeout: config.upstream.timeout,
         tls: upstream_tls,
     });
-    let ctx = Rc::new(ShardContext::new(
-        id,
-        Rc::new(Lifecycle::default()),
-        acceptor,
-        config.limits.command_timeout,
-        channel,
-        config.mime_limits,
-        config.fanout_concurrency,
-    ));
+    let ctx = Rc::new(ShardContext::new(id, config, acceptor, channel));
     // One `Listener` per kind, shared by that kind's addresses.
     let mut kinds: Vec<Rc<Listener>> = Vec::new();
     let mut listeners = Vec::new();
