@@ -137,6 +137,11 @@ pub struct Args {
     #[arg(long, value_name = "CODE", env = "SMTPGATE_DEFAULT_APPLICATION")]
     pub default_application: Option<String>,
 
+    /// The operator's HTTP listener: GET /metrics (Prometheus), /healthz, /readyz.
+    /// [default: off; 127.0.0.1:9925 with --dev, skipped if that port is taken]
+    #[arg(long, value_name = "ADDR", env = "SMTPGATE_ADMIN")]
+    pub admin: Option<SocketAddr>,
+
     /// Network of load balancers whose connections must begin with a PROXY protocol
     /// header (v1 or v2) naming the client (repeatable). Others are served as they are.
     #[arg(long, value_name = "CIDR", env = "SMTPGATE_PROXY_TRUSTED", value_delimiter = ',', value_parser = parse_cidr)]
@@ -220,6 +225,13 @@ pub enum ListenerKind {
 }
 
 impl ListenerKind {
+    pub const ALL: [Self; 3] = [Self::StartTls, Self::Tls, Self::Relay];
+
+    /// Its place in `ALL` (per-kind counters are arrays).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The name in logs, the start-up lines and metric labels.
     pub fn name(self) -> &'static str {
         match self {
@@ -282,6 +294,15 @@ pub struct Reloaded {
     pub relay_credentials: Option<Credentials>,
 }
 
+/// Where the admin listener binds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdminConfig {
+    pub addr: SocketAddr,
+    /// Asked for with `--admin` (a bind failure stops the start), rather than `--dev`'s
+    /// default (a taken port is reported and skipped).
+    pub required: bool,
+}
+
 /// Which peers speak the PROXY protocol.
 #[derive(Clone, Debug)]
 pub struct ProxyConfig {
@@ -314,6 +335,7 @@ pub struct Config {
     pub relay: Option<RelayConfig>,
     /// How submission listeners read AUTH user names.
     pub auth: AuthPolicy,
+    pub admin: Option<AdminConfig>,
     pub proxy: ProxyConfig,
     pub upstream: UpstreamConfig,
     pub shards: usize,
@@ -433,6 +455,17 @@ impl Config {
             relay,
             auth: AuthPolicy {
                 default_application,
+            },
+            admin: match args.admin {
+                Some(addr) => Some(AdminConfig {
+                    addr,
+                    required: true,
+                }),
+                None if args.dev => Some(AdminConfig {
+                    addr: SocketAddr::from(([127, 0, 0, 1], 9925)),
+                    required: false,
+                }),
+                None => None,
             },
             proxy: ProxyConfig {
                 trusted: Networks::new(args.proxy_trusted),

@@ -6,8 +6,10 @@
 //! `smtp` (sans-IO protocol) → `mime` (MIME → Notify mapping) → `upstream` (gRPC
 //! framing, verdicts, the per-shard h2 channel) → `tls` → `shard` (executors, drivers).
 
+pub mod admin;
 pub mod cidr;
 pub mod config;
+pub mod metrics;
 pub mod mime;
 pub mod notify;
 pub mod proxy;

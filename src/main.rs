@@ -7,7 +7,10 @@ use mimalloc::MiMalloc;
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
 
+use std::sync::Arc;
+
 use smtpgate::config::{Args, Config};
+use smtpgate::shard::metrics::Telemetry;
 
 fn main() {
     let args = match Args::try_parse() {
@@ -29,12 +32,28 @@ fn main() {
     let config = Config::from_args(args).unwrap_or_else(|e| fail(&e.to_string()));
     let signals = smtpgate::signals::Watcher::install()
         .unwrap_or_else(|e| fail(&format!("cannot handle signals: {e}")));
-    let server = smtpgate::shard::start(&config).unwrap_or_else(|e| fail(&e.to_string()));
+    // The admin listener first, so that it answers "starting" while the shards start.
+    let telemetry = Arc::new(Telemetry::new(config.shards));
+    let admin = config.admin.and_then(|admin| {
+        match smtpgate::admin::start(admin.addr, Arc::clone(&telemetry)) {
+            Ok(bound) => Some(bound),
+            Err(e) if admin.required => fail(&format!("--admin {}: {e}", admin.addr)),
+            Err(e) => {
+                eprintln!("smtpgate: admin listener {} not started: {e}", admin.addr);
+                None
+            }
+        }
+    });
+    let server =
+        smtpgate::shard::start_with(&config, telemetry).unwrap_or_else(|e| fail(&e.to_string()));
     for listener in &server.listeners {
         println!(
             "smtpgate listening on {} ({})",
             listener.addr, listener.kind
         );
+    }
+    if let Some(addr) = admin {
+        println!("smtpgate admin on {addr}");
     }
     signals
         .serve(server.controller(), config.clone())

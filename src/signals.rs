@@ -53,6 +53,7 @@ pub fn reload(controller: &Controller, config: &Config) {
         .reload()
         .map_err(|e| e.to_string())
         .and_then(|reloaded| controller.reload(&reloaded));
+    controller.reloaded(result.is_ok());
     match result {
         Ok(()) => tracing::info!("reloaded the certificate and the relay token"),
         Err(reason) => tracing::error!(

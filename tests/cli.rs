@@ -145,8 +145,15 @@ impl DevGateway {
         Self { process, addr }
     }
 
+    /// The next line on stdout after the start-up lines (the admin listener's, when
+    /// `--dev` could bind its port).
     fn next_line(&self) -> String {
-        self.process.next_line()
+        loop {
+            let line = self.process.next_line();
+            if !line.starts_with("smtpgate admin on ") {
+                return line;
+            }
+        }
     }
 
     /// The README's swaks command against this gateway; returns the transcript.

@@ -10,6 +10,7 @@ use glommio::net::TcpStream;
 
 use super::context::ShardContext;
 use super::listener::Listener;
+use super::metrics::Rejection;
 use super::proxied;
 use crate::proxy::Source;
 use crate::smtp::{Event, Session};
@@ -88,6 +89,8 @@ impl Input {
 
 pub async fn serve(mut tcp: TcpStream, ctx: Rc<ShardContext>, listener: Rc<Listener>) {
     let _open = ctx.lifecycle.open();
+    let metrics = ctx.metrics();
+    let _active = metrics.connection(listener.kind);
     let Ok(peer) = tcp.peer_addr() else {
         return; // Gone before we looked.
     };
@@ -101,6 +104,7 @@ pub async fn serve(mut tcp: TcpStream, ctx: Rc<ShardContext>, listener: Rc<Liste
             Some(Ok(Source::Client(client))) => client,
             Some(Ok(Source::Peer)) => peer,
             Some(Err(refusal)) => {
+                metrics.rejected(Rejection::Proxy);
                 tracing::info!(shard = ctx.id, %peer, listener = %listener.kind, %refusal, "connection refused");
                 return;
             }
@@ -114,6 +118,7 @@ pub async fn serve(mut tcp: TcpStream, ctx: Rc<ShardContext>, listener: Rc<Liste
         match ctx.lifecycle.until_stopped(handshake(&mut io, &ctx)).await {
             Some(Ok(())) => {}
             Some(Err(error)) => {
+                metrics.rejected(Rejection::Tls);
                 tracing::debug!(shard = ctx.id, %client, listener = %listener.kind, %error, "TLS handshake failed");
                 return;
             }
@@ -122,6 +127,7 @@ pub async fn serve(mut tcp: TcpStream, ctx: Rc<ShardContext>, listener: Rc<Liste
     }
     let mut session = Session::accept(listener.session(), Instant::now(), client.ip());
     if session.is_closed() {
+        metrics.rejected(Rejection::RelayDenied);
         tracing::info!(shard = ctx.id, %client, listener = %listener.kind, "connection refused");
     }
     let mut input = Input::new();
@@ -163,6 +169,9 @@ async fn drive(
     // Whether the session was told of the drain (it is told once).
     let mut told_of_drain = false;
     loop {
+        for notice in session.take_notices() {
+            ctx.metrics().notice(notice);
+        }
         if !session.transmit().is_empty() {
             // A client that stops reading must not pin the connection: writes get the
             // same deadline as reads.
@@ -282,11 +291,17 @@ async fn handshake(io: &mut ServerIo, ctx: &ShardContext) -> std::io::Result<()>
             *io = Io::Tls(Box::new(tls));
             Ok(())
         }
-        Ok(Err(error)) => Err(error),
-        Err(_) => Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "TLS handshake timed out",
-        )),
+        Ok(Err(error)) => {
+            ctx.metrics().tls_failure();
+            Err(error)
+        }
+        Err(_) => {
+            ctx.metrics().tls_failure();
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "TLS handshake timed out",
+            ))
+        }
     }
 }
 

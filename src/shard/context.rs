@@ -4,12 +4,14 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bumpalo::Bump;
 use futures_rustls::TlsAcceptor;
 
 use super::lifecycle::Lifecycle;
+use super::metrics::{ShardMetrics, Telemetry};
 use super::pool::BufferPool;
 use crate::config::{Config, ProxyConfig};
 use crate::mime::{self, Envelope, MimeLimits};
@@ -19,6 +21,8 @@ use crate::upstream::{Channel, Outcome, fanout, verdict};
 
 pub struct ShardContext {
     pub id: usize,
+    /// Every shard's counters; this shard writes only its own (`metrics`).
+    telemetry: Arc<Telemetry>,
     /// Open connections and the drain.
     pub lifecycle: Rc<Lifecycle>,
     /// Which peers begin with a PROXY header.
@@ -37,11 +41,18 @@ pub struct ShardContext {
 }
 
 impl ShardContext {
-    /// Shard `id`'s context: its own TLS acceptor and upstream channel, the rest from
-    /// the configuration.
-    pub fn new(id: usize, config: &Config, tls: Option<TlsAcceptor>, channel: Channel) -> Self {
+    /// Shard `id`'s context: its own TLS acceptor and upstream channel, its counters in
+    /// `telemetry`, the rest from the configuration.
+    pub fn new(
+        id: usize,
+        config: &Config,
+        telemetry: Arc<Telemetry>,
+        tls: Option<TlsAcceptor>,
+        channel: Channel,
+    ) -> Self {
         Self {
             id,
+            telemetry,
             lifecycle: Rc::new(Lifecycle::default()),
             proxy: config.proxy.clone(),
             tls: RefCell::new(tls),
@@ -52,6 +63,11 @@ impl ShardContext {
             bodies: BufferPool::new(64, 1 << 20),
             scratch: RefCell::new(Bump::new()),
         }
+    }
+
+    /// This shard's counters.
+    pub fn metrics(&self) -> &ShardMetrics {
+        &self.telemetry.shards[self.id]
     }
 
     /// Maps a submission and forwards it (one upstream call, or a fan-out); returns
@@ -77,13 +93,19 @@ impl ShardContext {
                 return error.reply();
             }
         };
-        let outcomes = fanout::notify_all(
+        let calls = fanout::notify_all(
             &self.channel,
             &message,
             &credentials.token,
             self.fanout_limit,
         )
         .await;
+        let metrics = self.metrics();
+        metrics.message_size(submission.body.len());
+        for (outcome, elapsed) in &calls {
+            metrics.upstream_call(outcome, elapsed.as_micros() as u64);
+        }
+        let outcomes: Vec<Outcome> = calls.into_iter().map(|(outcome, _)| outcome).collect();
         let owner = credentials.owner;
         let reply = match &outcomes[..] {
             [only] => verdict::reply(only, owner),

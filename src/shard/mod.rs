@@ -8,6 +8,7 @@ mod context;
 mod cpus;
 mod lifecycle;
 pub mod listener;
+pub mod metrics;
 mod pool;
 mod proxied;
 
@@ -29,6 +30,7 @@ use context::ShardContext;
 use futures_util::StreamExt as _;
 use lifecycle::{Control, ControlReceiver, ControlSender};
 pub use listener::{Listener, listen, reserve};
+use metrics::Telemetry;
 
 #[derive(Debug)]
 pub enum StartError {
@@ -64,6 +66,8 @@ impl From<ConfigError> for StartError {
 
 /// A running gateway.
 pub struct Server {
+    /// What the admin listener shows.
+    pub telemetry: Arc<Telemetry>,
     /// Every listener as bound (ports resolved when `:0` was asked for), in the
     /// configuration's order.
     pub listeners: Vec<ListenerConfig>,
@@ -80,9 +84,15 @@ pub struct Server {
 #[derive(Clone)]
 pub struct Controller {
     shards: Vec<ControlSender>,
+    telemetry: Arc<Telemetry>,
 }
 
 impl Controller {
+    /// Counts a reload's result (`smtpgate_reloads_total`).
+    pub fn reloaded(&self, ok: bool) {
+        self.telemetry.process.reloaded(ok);
+    }
+
     /// Hands every shard what `Config::reload` read, and waits until each has it in use.
     pub fn reload(&self, reloaded: &Reloaded) -> Result<(), String> {
         let (done, acks) = mpsc::channel();
@@ -105,6 +115,7 @@ impl Controller {
     /// Starts the drain (see `Control::Drain`); `Server::wait` returns when every shard
     /// is done.
     pub fn drain(&self, timeout: Duration) {
+        self.telemetry.process.set_draining();
         let deadline = Instant::now() + timeout;
         for shard in &self.shards {
             // A shard that is gone has nothing left to drain.
@@ -140,6 +151,7 @@ impl Server {
 /// What every shard is built from; cloned once per shard at start.
 struct Blueprint {
     listeners: Vec<ListenerConfig>,
+    telemetry: Arc<Telemetry>,
     hostname: String,
     config: Config,
     identity: Option<Identity>,
@@ -148,6 +160,17 @@ struct Blueprint {
 }
 
 pub fn start(config: &Config) -> Result<Server, StartError> {
+    start_with(config, Arc::new(Telemetry::new(config.shards)))
+}
+
+/// Starts with telemetry made beforehand (so the admin listener can answer "not ready"
+/// during start-up); `telemetry` must have one `ShardMetrics` per shard.
+pub fn start_with(config: &Config, telemetry: Arc<Telemetry>) -> Result<Server, StartError> {
+    if telemetry.shards.len() < config.shards.max(1) {
+        return Err(StartError::Shard(
+            "telemetry for fewer shards than configured".into(),
+        ));
+    }
     let (identity, self_signed_pem) = match config.identity()? {
         Some((identity, pem)) => (Some(identity), pem),
         None => (None, None),
@@ -174,6 +197,7 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
 
     let blueprint = Arc::new(Blueprint {
         listeners: listeners.clone(),
+        telemetry: Arc::clone(&telemetry),
         hostname: config.hostname.clone(),
         config: config.clone(),
         identity,
@@ -216,9 +240,14 @@ pub fn start(config: &Config) -> Result<Server, StartError> {
         }
     }
     drop(placeholders);
+    telemetry.process.set_ready();
     Ok(Server {
         listeners,
-        controller: Controller { shards: senders },
+        controller: Controller {
+            shards: senders,
+            telemetry: Arc::clone(&telemetry),
+        },
+        telemetry,
         upstream: format!("{}://{}", target.scheme, target.authority),
         self_signed_pem,
         handles,
@@ -363,8 +392,10 @@ fn setup_shard(
         method: config.upstream.method.clone(),
         timeout: config.upstream.timeout,
         tls: upstream_tls,
+        connected: Arc::clone(&blueprint.telemetry.shards[id].upstream_connected),
     });
-    let ctx = Rc::new(ShardContext::new(id, config, acceptor, channel));
+    let telemetry = Arc::clone(&blueprint.telemetry);
+    let ctx = Rc::new(ShardContext::new(id, config, telemetry, acceptor, channel));
     // One `Listener` per kind, shared by that kind's addresses.
     let mut kinds: Vec<Rc<Listener>> = Vec::new();
     let mut listeners = Vec::new();

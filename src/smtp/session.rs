@@ -117,6 +117,17 @@ pub enum Event {
     StartTls,
 }
 
+/// Something the session did that the driver may want to count; taken with
+/// `take_notices`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// A message's final reply: the verdict after DATA, a refusal of the message
+    /// itself, or a limit refusing its MAIL or RCPT.
+    Replied(u16),
+    /// An AUTH exchange ended without authenticating (cancellations aside).
+    AuthFailed,
+}
+
 #[derive(Debug)]
 enum State {
     Command,
@@ -163,6 +174,7 @@ pub struct Session {
     deadline: Instant,
     transmit: Vec<u8>,
     event: Option<Event>,
+    notices: Vec<Notice>,
 }
 
 impl Session {
@@ -191,6 +203,7 @@ impl Session {
             shutting_down: false,
             transmit,
             event: None,
+            notices: Vec::new(),
         }
     }
 
@@ -249,6 +262,7 @@ impl Session {
     pub fn handle_verdict(&mut self, now: Instant, verdict: &Reply) {
         debug_assert!(matches!(self.state, State::Submitted));
         verdict.write_to(&mut self.transmit);
+        self.notices.push(Notice::Replied(verdict.code()));
         self.state = State::Command;
         self.reset_transaction();
         self.deadline = now + self.config.limits.command_timeout;
@@ -315,6 +329,11 @@ impl Session {
 
     pub fn poll_event(&mut self) -> Option<Event> {
         self.event.take()
+    }
+
+    /// What happened since the last call (usually nothing: no allocation then).
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.notices)
     }
 
     /// When `handle_timeout` must next be called; `None` while the session waits on the
@@ -566,7 +585,7 @@ impl Session {
         }
         match auth::plain(response) {
             Ok(credentials) => self.authenticated(credentials),
-            Err(reply) => self.refuse(reply),
+            Err(reply) => self.auth_failed(reply),
         }
     }
 
@@ -579,7 +598,7 @@ impl Session {
                 self.send(&reply::AUTH_LOGIN_PASSWORD);
                 self.state = State::AuthLoginPassword { user };
             }
-            Err(reply) => self.refuse(reply),
+            Err(reply) => self.auth_failed(reply),
         }
     }
 
@@ -589,7 +608,7 @@ impl Session {
         }
         match auth::login_field(response).and_then(|pass| auth::credentials(user, &pass)) {
             Ok(credentials) => self.authenticated(credentials),
-            Err(reply) => self.refuse(reply),
+            Err(reply) => self.auth_failed(reply),
         }
     }
 
@@ -604,8 +623,13 @@ impl Session {
                 self.credentials = Some(Rc::new(credentials));
                 self.send(&reply::AUTH_OK);
             }
-            Err(reply) => self.refuse(reply),
+            Err(reply) => self.auth_failed(reply),
         }
+    }
+
+    fn auth_failed(&mut self, reply: Reply) {
+        self.notices.push(Notice::AuthFailed);
+        self.refuse(reply);
     }
 
     /// The checks every transaction command shares, in the order clients expect them.
@@ -632,11 +656,11 @@ impl Session {
         }
         let cap = self.config.limits.max_messages_per_connection;
         if cap > 0 && self.messages >= cap {
-            return self.close_with(&reply::CONNECTION_MESSAGE_LIMIT);
+            return self.limit_refused(&reply::CONNECTION_MESSAGE_LIMIT, true);
         }
         let max = self.config.limits.max_message_size;
         if size.is_some_and(|size| size > max as u64) {
-            return self.send(&reply::MESSAGE_TOO_BIG);
+            return self.limit_refused(&reply::MESSAGE_TOO_BIG, false);
         }
         self.size_hint = size.map_or(0, |size| size as usize);
         self.mail_from = Some(reverse_path.to_owned());
@@ -658,7 +682,7 @@ impl Session {
             return self.send(&reply::RECIPIENT_OK);
         }
         if self.recipients.len() >= self.config.limits.max_recipients {
-            return self.send(&reply::TOO_MANY_RECIPIENTS);
+            return self.limit_refused(&reply::TOO_MANY_RECIPIENTS, false);
         }
         self.recipients.push(forward_path.to_owned());
         self.send(&reply::RECIPIENT_OK);
@@ -710,8 +734,19 @@ impl Session {
     }
 
     fn reject_message(&mut self, reply: &Reply) {
+        self.notices.push(Notice::Replied(reply.code()));
         self.send(reply);
         self.reset_transaction();
+    }
+
+    /// A limit refuses a MAIL or RCPT: the reply (and the end, if `close`), noticed.
+    fn limit_refused(&mut self, reply: &Reply, close: bool) {
+        self.notices.push(Notice::Replied(reply.code()));
+        if close {
+            self.close_with(reply);
+        } else {
+            self.send(reply);
+        }
     }
 
     // --- Helpers --------------------------------------------------------------------

@@ -933,3 +933,29 @@ fn the_message_cap_sends_the_client_elsewhere_at_the_next_mail() {
     );
     assert!(d.session.is_closed());
 }
+
+#[test]
+fn notices_tell_the_driver_what_to_count() {
+    let limits = Limits {
+        max_recipients: 1,
+        ..Limits::default()
+    };
+    let mut d = Dialog::tls_from(Dialog::with_limits(limits));
+    d.send("EHLO c\r\n");
+    assert!(d.send("AUTH PLAIN !!!\r\n").starts_with("501"));
+    let plain = STANDARD.encode(b"\0APP-1\0tok");
+    d.send(&format!("AUTH PLAIN {plain}\r\n"));
+    d.send("MAIL FROM:<a@b.c> SIZE=999999999999\r\n");
+    d.send("MAIL FROM:<a@b.c>\r\nRCPT TO:<r@b.c>\r\nRCPT TO:<s@b.c>\r\nDATA\r\nx\r\n.\r\n");
+    d.verdict(&ACCEPTED);
+    assert_eq!(
+        d.session.take_notices(),
+        [
+            Notice::AuthFailed,
+            Notice::Replied(552),
+            Notice::Replied(452),
+            Notice::Replied(250)
+        ]
+    );
+    assert!(d.session.take_notices().is_empty(), "taken once");
+}

@@ -21,6 +21,7 @@ use super::coalesce::Coalesce;
 use super::grpc::{self, Code, Status};
 use super::target::Target;
 use super::verdict::{Outcome, TransportError};
+use crate::metrics::Gauge;
 use crate::notify::NotifyResponse;
 use crate::smtp::Token;
 use crate::tls::Io;
@@ -42,6 +43,8 @@ pub struct ChannelConfig {
     pub timeout: Duration,
     /// `Some` for `https://` targets.
     pub tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
+    /// Set to 1 while connected, 0 otherwise (the shard's `upstream_connected`).
+    pub connected: Arc<Gauge>,
 }
 
 enum State {
@@ -60,6 +63,16 @@ struct Shared {
     state: State,
     generation: u64,
     backoff: Duration,
+    connected: Arc<Gauge>,
+}
+
+impl Shared {
+    /// Every change of state goes through here, so the gauge follows it.
+    fn set_state(&mut self, state: State) {
+        self.connected
+            .set(i64::from(matches!(state, State::Ready { .. })));
+        self.state = state;
+    }
 }
 
 pub struct Channel {
@@ -76,6 +89,7 @@ type UpstreamIo = Io<futures_rustls::client::TlsStream<TcpStream>>;
 
 impl Channel {
     pub fn new(config: ChannelConfig) -> Self {
+        let connected = Arc::clone(&config.connected);
         Self {
             timeout_header: grpc::timeout_header(config.timeout),
             uri: config.target.uri(&config.method),
@@ -85,6 +99,7 @@ impl Channel {
                 state: State::Idle,
                 generation: 0,
                 backoff: BACKOFF_MIN,
+                connected,
             })),
             dial_lock: glommio::sync::Semaphore::new(1),
         }
@@ -170,7 +185,7 @@ impl Channel {
     fn reset(&self) {
         let mut shared = self.shared.borrow_mut();
         if matches!(shared.state, State::Ready { .. }) {
-            shared.state = State::Idle;
+            shared.set_state(State::Idle);
         }
     }
 
@@ -192,9 +207,8 @@ impl Channel {
             Ok(sender) => Ok(sender),
             Err(error) => {
                 let mut shared = self.shared.borrow_mut();
-                shared.state = State::Backoff {
-                    until: Instant::now() + shared.backoff,
-                };
+                let until = Instant::now() + shared.backoff;
+                shared.set_state(State::Backoff { until });
                 shared.backoff = (shared.backoff * 2).min(BACKOFF_MAX);
                 Err(error)
             }
@@ -244,10 +258,11 @@ impl Channel {
             let mut shared = self.shared.borrow_mut();
             shared.generation += 1;
             shared.backoff = BACKOFF_MIN;
-            shared.state = State::Ready {
+            let generation = shared.generation;
+            shared.set_state(State::Ready {
                 sender: sender.clone(),
-                generation: shared.generation,
-            };
+                generation,
+            });
             shared.generation
         };
         let shared = Rc::clone(&self.shared);
@@ -258,7 +273,7 @@ impl Channel {
             // Forget this connection unless a newer one already replaced it.
             let mut shared = shared.borrow_mut();
             if matches!(shared.state, State::Ready { generation: g, .. } if g == generation) {
-                shared.state = State::Idle;
+                shared.set_state(State::Idle);
             }
         })
         .detach();
