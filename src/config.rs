@@ -137,6 +137,10 @@ pub struct Args {
     #[arg(long, value_name = "CODE", env = "SMTPGATE_DEFAULT_APPLICATION")]
     pub default_application: Option<String>,
 
+    /// Log lines on stderr: text, or one JSON object per line (for log shippers).
+    #[arg(long, value_enum, value_name = "FORMAT", env = "SMTPGATE_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// The operator's HTTP listener: GET /metrics (Prometheus), /healthz, /readyz.
     /// [default: off; 127.0.0.1:9925 with --dev, skipped if that port is taken]
     #[arg(long, value_name = "ADDR", env = "SMTPGATE_ADMIN")]
@@ -197,6 +201,12 @@ fn parse_hostname(text: &str) -> Result<String, String> {
     } else {
         Err(format!("{text:?} is not a host name"))
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

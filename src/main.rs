@@ -7,9 +7,10 @@ use mimalloc::MiMalloc;
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
 
+use std::io::IsTerminal as _;
 use std::sync::Arc;
 
-use smtpgate::config::{Args, Config};
+use smtpgate::config::{Args, Config, LogFormat};
 use smtpgate::shard::metrics::Telemetry;
 
 fn main() {
@@ -22,13 +23,18 @@ fn main() {
         }
         Err(error) => fail(&first_line(&error.to_string())),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SMTPGATE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SMTPGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal, never into files or the journal.
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => logs.init(),
+        // One object per line, the event's fields at the top level.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     let config = Config::from_args(args).unwrap_or_else(|e| fail(&e.to_string()));
     let signals = smtpgate::signals::Watcher::install()
         .unwrap_or_else(|e| fail(&format!("cannot handle signals: {e}")));
@@ -39,7 +45,8 @@ fn main() {
             Ok(bound) => Some(bound),
             Err(e) if admin.required => fail(&format!("--admin {}: {e}", admin.addr)),
             Err(e) => {
-                eprintln!("smtpgate: admin listener {} not started: {e}", admin.addr);
+                // A log line, so that it is JSON under --log-format json.
+                tracing::warn!(addr = %admin.addr, error = %e, "admin listener not started");
                 None
             }
         }

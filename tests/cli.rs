@@ -45,6 +45,10 @@ fn help_documents_every_flag() {
         "--fanout-concurrency",
         "--max-messages-per-connection",
         "--drain-timeout",
+        "--proxy-trusted",
+        "--proxy-timeout",
+        "--admin",
+        "--log-format",
         "--dev",
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
@@ -79,6 +83,13 @@ fn invalid_values_exit_non_zero_with_one_line_naming_the_flag() {
         (&["--dev", "--hostname", "a b"], "--hostname"),
         (&["--dev", "--listen-tls", "465"], "--listen-tls"),
         (&["--dev", "--drain-timeout", "0s"], "--drain-timeout"),
+        (
+            &["--dev", "--proxy-trusted", "10.0.0.1/8"],
+            "--proxy-trusted",
+        ),
+        (&["--dev", "--proxy-timeout", "soon"], "--proxy-timeout"),
+        (&["--dev", "--admin", "localhost"], "--admin"),
+        (&["--dev", "--log-format", "xml"], "--log-format"),
         (
             &["--dev", "--max-messages-per-connection", "-1"],
             "--max-messages-per-connection",
@@ -225,7 +236,10 @@ fn token_never_appears_in_logs_even_at_trace_level() {
         assert!(!line.contains(token), "stdout: {line}");
     }
     let logs = std::fs::read_to_string(&log).expect("read log");
-    assert!(logs.contains("forwarded"), "the run did log at trace level");
+    assert!(
+        logs.contains("upstream_status=OK"),
+        "the run logged the message"
+    );
     assert!(!logs.contains(token), "the token leaked into the logs");
     let _ = std::fs::remove_file(&log);
 }
@@ -309,4 +323,84 @@ fn one_line_per_listener_names_its_kind() {
         );
     }
     assert_ne!(starttls, tls.replace("(tls)", "(starttls)"), "two ports");
+}
+
+#[test]
+fn json_logs_have_one_object_per_line_with_the_message_fields() {
+    let log = std::env::temp_dir().join(format!("smtpgate-json-{}.log", std::process::id()));
+    let file = std::fs::File::create(&log).expect("log file");
+    let token = "JS0N-T0KEN-0815";
+    {
+        let process = Spawned::start(
+            smtpgate()
+                .args(["--dev", "--shards", "1", "--listen", "127.0.0.1:0"])
+                .args(["--log-format", "json", "--max-recipients", "1"])
+                .env("SMTPGATE_LOG", "trace")
+                .stderr(Stdio::from(file)),
+        );
+        let addr = process.listening_address("smtpgate listening on ");
+        let swaks = |to: &str| {
+            Command::new("swaks")
+                .args(["--server", &addr, "--tls"])
+                .args(["--auth-user", "APP-JSON", "--auth-password", token])
+                .args(["--to", to, "--from", "b@example.com"])
+                .output()
+                .expect("swaks runs")
+        };
+        assert!(swaks("a@example.com").status.success());
+        // Two recipients where one is allowed: the second RCPT is refused by the limit.
+        let _ = swaks("a@example.com,b@example.com");
+    }
+    let logs = std::fs::read_to_string(&log).expect("read log");
+    let _ = std::fs::remove_file(&log);
+    assert!(!logs.contains(token), "the token leaked into the logs");
+    let objects: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let messages: Vec<&serde_json::Value> = objects
+        .iter()
+        .filter(|o| o["target"] == "smtpgate::message")
+        .collect();
+    assert!(messages.len() >= 2, "{logs}");
+    let accepted = messages[0];
+    for key in [
+        "timestamp",
+        "level",
+        "shard",
+        "session",
+        "client",
+        "listener",
+        "application",
+        "recipients",
+        "size",
+        "upstream_status",
+        "message_code",
+        "reply",
+        "upstream_ms",
+        "total_ms",
+    ] {
+        assert!(accepted.get(key).is_some(), "{key} missing: {accepted}");
+    }
+    assert_eq!(accepted["level"], "INFO");
+    assert_eq!(accepted["listener"], "starttls");
+    assert_eq!(accepted["application"], "APP-JSON");
+    assert_eq!(accepted["upstream_status"], "OK");
+    assert_eq!(accepted["reply"], 250);
+    assert!(
+        accepted["message_code"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("DEV-"))
+    );
+    assert!(
+        accepted["client"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("127.0.0.1:"))
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m["reply"] == 452 && m["upstream_status"] == "NONE"),
+        "a limit's refusal has its line too: {logs}"
+    );
 }

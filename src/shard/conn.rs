@@ -3,17 +3,18 @@
 //! the session's deadline with a timer. It makes no protocol decisions of its own.
 
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
 use super::context::ShardContext;
 use super::listener::Listener;
+use super::message_log::{Origin, Record};
 use super::metrics::Rejection;
 use super::proxied;
 use crate::proxy::Source;
-use crate::smtp::{Event, Session};
+use crate::smtp::{Event, Notice, Session};
 use crate::tls::Io;
 
 type ServerIo = Io<futures_rustls::server::TlsStream<TcpStream>>;
@@ -131,8 +132,13 @@ pub async fn serve(mut tcp: TcpStream, ctx: Rc<ShardContext>, listener: Rc<Liste
         tracing::info!(shard = ctx.id, %client, listener = %listener.kind, "connection refused");
     }
     let mut input = Input::new();
+    let origin = Origin {
+        session: ctx.next_session(),
+        client,
+        listener: listener.kind,
+    };
     let driven = {
-        let driving = drive(&mut io, &mut session, &mut input, &ctx);
+        let driving = drive(&mut io, &mut session, &mut input, &ctx, origin);
         ctx.lifecycle.until_stopped(driving).await
     };
     match driven {
@@ -165,12 +171,30 @@ async fn drive(
     session: &mut Session,
     input: &mut Input,
     ctx: &ShardContext,
+    origin: Origin,
 ) -> std::io::Result<()> {
     // Whether the session was told of the drain (it is told once).
     let mut told_of_drain = false;
     loop {
         for notice in session.take_notices() {
             ctx.metrics().notice(notice);
+            if let Notice::Refused(reply) = notice {
+                // Refused by the session itself; forwarded messages log in `forward`.
+                Record {
+                    shard: ctx.id,
+                    origin,
+                    application: session.application().unwrap_or_default(),
+                    recipients: 0,
+                    size: 0,
+                    upstream_status: "NONE",
+                    message_code: "",
+                    reply,
+                    upstream: Duration::ZERO,
+                    total: Duration::ZERO,
+                    calls: 0,
+                }
+                .log(None);
+            }
         }
         if !session.transmit().is_empty() {
             // A client that stops reading must not pin the connection: writes get the
@@ -192,7 +216,7 @@ async fn drive(
         }
         match session.poll_event() {
             Some(Event::Submit(submission)) => {
-                let reply = ctx.forward(&submission).await;
+                let reply = ctx.forward(&submission, origin).await;
                 session.handle_verdict(Instant::now(), &reply);
                 ctx.bodies.put(submission.body);
                 // Pipelined commands may already be waiting behind the message.

@@ -2,7 +2,7 @@
 //! channel, the body-buffer pool and the per-message scratch arena. Built on the shard's
 //! own thread; nothing here is shared with another shard.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -11,11 +11,11 @@ use bumpalo::Bump;
 use futures_rustls::TlsAcceptor;
 
 use super::lifecycle::Lifecycle;
+use super::message_log::{self, EmailIds, Origin, Record};
 use super::metrics::{ShardMetrics, Telemetry};
 use super::pool::BufferPool;
 use crate::config::{Config, ProxyConfig};
 use crate::mime::{self, Envelope, MimeLimits};
-use crate::notify::Outgoing;
 use crate::smtp::{Reply, Submission, TokenOwner};
 use crate::upstream::{Channel, Outcome, fanout, verdict};
 
@@ -37,6 +37,8 @@ pub struct ShardContext {
     /// Upstream streams in flight for one fan-out message.
     pub fanout_limit: usize,
     pub bodies: BufferPool,
+    /// The number the next connection gets (its `session` in logs).
+    sessions: Cell<u64>,
     scratch: RefCell<Bump>,
 }
 
@@ -61,8 +63,16 @@ impl ShardContext {
             mime_limits: config.mime_limits,
             fanout_limit: config.fanout_concurrency,
             bodies: BufferPool::new(64, 1 << 20),
+            sessions: Cell::new(0),
             scratch: RefCell::new(Bump::new()),
         }
+    }
+
+    /// A number for a new connection, unique on this shard.
+    pub fn next_session(&self) -> u64 {
+        let n = self.sessions.get() + 1;
+        self.sessions.set(n);
+        n
     }
 
     /// This shard's counters.
@@ -72,7 +82,7 @@ impl ShardContext {
 
     /// Maps a submission and forwards it (one upstream call, or a fan-out); returns
     /// the reply for the client.
-    pub async fn forward(&self, submission: &Submission) -> Reply {
+    pub async fn forward(&self, submission: &Submission, origin: Origin) -> Reply {
         let started = Instant::now();
         let credentials = &submission.credentials;
         let mapped = {
@@ -89,10 +99,26 @@ impl ShardContext {
         let message = match mapped {
             Ok(message) => message,
             Err(error) => {
-                tracing::info!(shard = self.id, application = %credentials.application, %error, "message refused");
-                return error.reply();
+                let reply = error.reply();
+                Record {
+                    shard: self.id,
+                    origin,
+                    application: &credentials.application,
+                    recipients: submission.recipients.len(),
+                    size: submission.body.len(),
+                    upstream_status: "NONE",
+                    message_code: "",
+                    reply: reply.code(),
+                    upstream: Duration::ZERO,
+                    total: started.elapsed(),
+                    calls: 0,
+                }
+                .log(None);
+                tracing::debug!(shard = self.id, %error, "message refused");
+                return reply;
             }
         };
+        let upstream_started = Instant::now();
         let calls = fanout::notify_all(
             &self.channel,
             &message,
@@ -100,6 +126,7 @@ impl ShardContext {
             self.fanout_limit,
         )
         .await;
+        let upstream_elapsed = upstream_started.elapsed();
         let metrics = self.metrics();
         metrics.message_size(submission.body.len());
         for (outcome, elapsed) in &calls {
@@ -126,80 +153,24 @@ impl ShardContext {
                 "the upstream refused the relay's own token: fix --relay-token-file and reload (SIGHUP); clients keep their messages meanwhile"
             );
         }
-        let log = MessageLog {
+        let record = Record {
             shard: self.id,
+            origin,
             application: &credentials.application,
             recipients: message.recipient_count(),
+            size: submission.body.len(),
+            upstream_status: message_log::summary_status(&outcomes),
+            message_code: message_log::first_code(&outcomes),
+            reply: reply.code(),
+            upstream: upstream_elapsed,
+            total: started.elapsed(),
             calls: outcomes.len(),
-            bytes: submission.body.len(),
-            elapsed_us: started.elapsed().as_micros() as u64,
         };
-        let all_accepted = outcomes
-            .iter()
-            .all(|o| matches!(o, Outcome::Accepted { .. }));
-        // Successes are debug: at full speed a line per message through the shared
-        // stderr lock would cost more than the message itself, and the client already
-        // has the message code in its 250. Refusals are worth a line, and so are the
-        // SendCloud email ids a SendCloud user correlates webhooks with.
-        if message.email_ids {
-            let ids = EmailIds {
-                message: &message,
-                outcomes: &outcomes,
-            };
-            tracing::info!(%log, %reply, email_ids = %ids, "forwarded");
-        } else if all_accepted {
-            tracing::debug!(%log, %reply, "forwarded");
-        } else {
-            tracing::info!(%log, %reply, "not forwarded");
-        }
+        let email_ids = message.email_ids.then_some(EmailIds {
+            message: &message,
+            outcomes: &outcomes,
+        });
+        record.log(email_ids);
         reply
-    }
-}
-
-/// What a log line says about a message; formatted only if the line is written.
-struct MessageLog<'a> {
-    shard: usize,
-    application: &'a str,
-    recipients: usize,
-    calls: usize,
-    bytes: usize,
-    elapsed_us: u64,
-}
-
-impl std::fmt::Display for MessageLog<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "shard={} application={} recipients={} calls={} bytes={} elapsed_us={}",
-            self.shard, self.application, self.recipients, self.calls, self.bytes, self.elapsed_us
-        )
-    }
-}
-
-/// SendCloud's per-recipient email ids, `<message code><index>$<address>` (index in the
-/// message's recipient list, from 0, not zero-padded), for the calls accepted.
-struct EmailIds<'a> {
-    message: &'a Outgoing<'a>,
-    outcomes: &'a [Outcome],
-}
-
-impl std::fmt::Display for EmailIds<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut first = true;
-        for (delivery, outcome) in self.message.deliveries.iter().zip(self.outcomes) {
-            let Outcome::Accepted { message_code } = outcome else {
-                continue;
-            };
-            for (i, address) in delivery.recipients.iter().enumerate() {
-                let separator = if first { "" } else { "," };
-                first = false;
-                write!(
-                    f,
-                    "{separator}{message_code}{}${address}",
-                    delivery.position(i)
-                )?;
-            }
-        }
-        Ok(())
     }
 }

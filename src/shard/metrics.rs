@@ -12,8 +12,7 @@ use crate::config::ListenerKind;
 use crate::metrics::{Counter, Exposition, Gauge, Histogram};
 use crate::smtp::Notice;
 use crate::upstream::Outcome;
-use crate::upstream::grpc::Code;
-use crate::upstream::verdict::TransportError;
+use crate::upstream::verdict::CallStatus;
 
 /// Why a connection was closed before it had a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,34 +34,6 @@ impl Rejection {
             Self::RelayDenied => "relay_denied",
             Self::Tls => "tls_handshake",
         }
-    }
-}
-
-/// How an upstream call ended, as a label: the gRPC status name, `CONNECT_ERROR` (no
-/// usable connection) or `LOCAL_DEADLINE` (our deadline passed first).
-fn status_index(outcome: &Outcome) -> usize {
-    match outcome {
-        Outcome::Accepted { .. } => 0,
-        Outcome::Refused(status) => match status.code.0 {
-            code @ 0..=16 => code as usize,
-            _ => Code::UNKNOWN.0 as usize,
-        },
-        Outcome::Transport(TransportError::DeadlineExceeded) => LOCAL_DEADLINE,
-        // OK with a body that does not decode: what gRPC calls INTERNAL.
-        Outcome::Transport(TransportError::BadResponse(_)) => Code::INTERNAL.0 as usize,
-        Outcome::Transport(_) => CONNECT_ERROR,
-    }
-}
-
-const CONNECT_ERROR: usize = 17;
-const LOCAL_DEADLINE: usize = 18;
-const STATUSES: usize = 19;
-
-fn status_name(index: usize) -> &'static str {
-    match index {
-        CONNECT_ERROR => "CONNECT_ERROR",
-        LOCAL_DEADLINE => "LOCAL_DEADLINE",
-        code => Code(code as u32).name(),
     }
 }
 
@@ -97,7 +68,7 @@ pub struct ShardMetrics {
     rejected: [Counter; Rejection::ALL.len()],
     messages: Box<[Counter]>,
     message_size: Histogram,
-    upstream: [Counter; STATUSES],
+    upstream: [Counter; CallStatus::COUNT],
     upstream_duration: Histogram,
     /// Shared with the shard's upstream channel, which sets it.
     pub upstream_connected: Arc<Gauge>,
@@ -149,7 +120,7 @@ impl ShardMetrics {
 
     pub fn notice(&self, notice: Notice) {
         match notice {
-            Notice::Replied(code) => {
+            Notice::Replied(code) | Notice::Refused(code) => {
                 if let Some(counter) = code
                     .checked_sub(REPLY_BASE)
                     .and_then(|i| self.messages.get(usize::from(i)))
@@ -166,7 +137,7 @@ impl ShardMetrics {
     }
 
     pub fn upstream_call(&self, outcome: &Outcome, micros: u64) {
-        self.upstream[status_index(outcome)].inc();
+        self.upstream[outcome.status().index()].inc();
         self.upstream_duration.observe(micros);
     }
 }
@@ -314,7 +285,8 @@ impl Telemetry {
         for (m, shard) in shards() {
             for (i, counter) in m.upstream.iter().enumerate() {
                 if counter.get() > 0 || i == 0 {
-                    let labels = [("shard", shard.as_str()), ("status", status_name(i))];
+                    let status = CallStatus::from_index(i).name();
+                    let labels = [("shard", shard.as_str()), ("status", status)];
                     out.sample("smtpgate_upstream_requests_total", &labels, counter.get());
                 }
             }

@@ -8,6 +8,7 @@ mod context;
 mod cpus;
 mod lifecycle;
 pub mod listener;
+mod message_log;
 pub mod metrics;
 mod pool;
 mod proxied;

@@ -121,9 +121,11 @@ pub enum Event {
 /// `take_notices`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Notice {
-    /// A message's final reply: the verdict after DATA, a refusal of the message
-    /// itself, or a limit refusing its MAIL or RCPT.
+    /// A message's final reply after DATA, from the upstream's verdict.
     Replied(u16),
+    /// A message refused by the session itself: too big, a bare line ending, or a
+    /// limit refusing its MAIL or RCPT.
+    Refused(u16),
     /// An AUTH exchange ended without authenticating (cancellations aside).
     AuthFailed,
 }
@@ -329,6 +331,11 @@ impl Session {
 
     pub fn poll_event(&mut self) -> Option<Event> {
         self.event.take()
+    }
+
+    /// The application the session submits as, once known (AUTH, or the relay's).
+    pub fn application(&self) -> Option<&str> {
+        self.credentials.as_deref().map(|c| c.application.as_str())
     }
 
     /// What happened since the last call (usually nothing: no allocation then).
@@ -734,14 +741,14 @@ impl Session {
     }
 
     fn reject_message(&mut self, reply: &Reply) {
-        self.notices.push(Notice::Replied(reply.code()));
+        self.notices.push(Notice::Refused(reply.code()));
         self.send(reply);
         self.reset_transaction();
     }
 
     /// A limit refuses a MAIL or RCPT: the reply (and the end, if `close`), noticed.
     fn limit_refused(&mut self, reply: &Reply, close: bool) {
-        self.notices.push(Notice::Replied(reply.code()));
+        self.notices.push(Notice::Refused(reply.code()));
         if close {
             self.close_with(reply);
         } else {

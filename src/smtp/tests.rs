@@ -952,8 +952,8 @@ fn notices_tell_the_driver_what_to_count() {
         d.session.take_notices(),
         [
             Notice::AuthFailed,
-            Notice::Replied(552),
-            Notice::Replied(452),
+            Notice::Refused(552),
+            Notice::Refused(452),
             Notice::Replied(250)
         ]
     );

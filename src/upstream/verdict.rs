@@ -17,6 +17,60 @@ pub enum Outcome {
     Transport(TransportError),
 }
 
+/// How a call ended, for counting and logging: the gRPC status, `CONNECT_ERROR` (no
+/// usable connection) or `LOCAL_DEADLINE` (our deadline passed first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallStatus {
+    Grpc(Code),
+    ConnectError,
+    LocalDeadline,
+}
+
+impl CallStatus {
+    /// How many distinct statuses there are (`index` is below it).
+    pub const COUNT: usize = 19;
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Grpc(code) => code.name(),
+            Self::ConnectError => "CONNECT_ERROR",
+            Self::LocalDeadline => "LOCAL_DEADLINE",
+        }
+    }
+
+    /// A dense index: the gRPC codes 0 to 16 (others count as UNKNOWN), then the two
+    /// local ones.
+    pub fn index(self) -> usize {
+        match self {
+            Self::Grpc(Code(code @ 0..=16)) => code as usize,
+            Self::Grpc(_) => Code::UNKNOWN.0 as usize,
+            Self::ConnectError => 17,
+            Self::LocalDeadline => 18,
+        }
+    }
+
+    pub fn from_index(index: usize) -> Self {
+        match index {
+            17 => Self::ConnectError,
+            18 => Self::LocalDeadline,
+            code => Self::Grpc(Code(code as u32)),
+        }
+    }
+}
+
+impl Outcome {
+    pub fn status(&self) -> CallStatus {
+        match self {
+            Self::Accepted { .. } => CallStatus::Grpc(Code::OK),
+            Self::Refused(status) => CallStatus::Grpc(status.code),
+            Self::Transport(TransportError::DeadlineExceeded) => CallStatus::LocalDeadline,
+            // OK with a body that does not decode: what gRPC calls INTERNAL.
+            Self::Transport(TransportError::BadResponse(_)) => CallStatus::Grpc(Code::INTERNAL),
+            Self::Transport(_) => CallStatus::ConnectError,
+        }
+    }
+}
+
 /// Why no verdict came back. Each becomes `451 4.4.1` with its own text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportError {
