@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod mime;
 pub mod notify;
 pub mod proxy;
+pub mod service;
 pub mod shard;
 pub mod signals;
 pub mod smtp;

@@ -66,6 +66,7 @@ fn main() {
         .serve(server.controller(), config.clone())
         .unwrap_or_else(|e| fail(&format!("cannot handle signals: {e}")));
     tracing::info!(shards = config.shards, upstream = %server.upstream, "smtpgate up");
+    smtpgate::service::ready();
     server.wait();
     tracing::info!("drained, exiting");
 }

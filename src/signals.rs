@@ -25,7 +25,11 @@ impl Watcher {
                 let mut draining = false;
                 for signal in signals.forever() {
                     match signal {
-                        SIGHUP => reload(&controller, &config),
+                        SIGHUP => {
+                            crate::service::reloading();
+                            reload(&controller, &config);
+                            crate::service::ready();
+                        }
                         _ if draining => {
                             tracing::warn!(signal, "second signal: exiting now");
                             std::process::exit(128 + signal);
@@ -37,6 +41,7 @@ impl Watcher {
                                 timeout = ?config.drain_timeout,
                                 "draining: no new connections, sessions finish their transactions"
                             );
+                            crate::service::stopping();
                             controller.drain(config.drain_timeout);
                         }
                     }

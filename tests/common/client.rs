@@ -92,6 +92,14 @@ impl Smtp {
         }
     }
 
+    /// This end's address (what a balancer's PROXY header must name).
+    pub fn local_addr(&self) -> SocketAddr {
+        match self.stream.as_ref().expect("connected") {
+            Stream::Plain(tcp) => tcp.local_addr().expect("local address"),
+            Stream::Tls(tls) => tls.sock.local_addr().expect("local address"),
+        }
+    }
+
     fn stream(&mut self) -> &mut Stream {
         self.stream.as_mut().expect("connected")
     }
