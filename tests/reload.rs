@@ -49,6 +49,21 @@ impl Drop for Files {
     }
 }
 
+/// The certificate a new STARTTLS session is shown (DER), the client trusting both.
+fn served(addr: std::net::SocketAddr, both: &str) -> Vec<u8> {
+    let mut smtp = Smtp::connect(addr);
+    smtp.cmd("EHLO client.test");
+    smtp.starttls(both);
+    smtp.peer_certificate().expect("a certificate")
+}
+
+fn der(pem: &str) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject as _;
+    rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+        .expect("PEM")
+        .to_vec()
+}
+
 /// Whether a new STARTTLS session completes when the client trusts only `cert_pem`.
 fn handshake_trusting(addr: std::net::SocketAddr, cert_pem: &str) -> bool {
     let mut smtp = Smtp::connect(addr);
@@ -79,6 +94,8 @@ fn new_handshakes_get_the_new_certificate_and_a_bad_pair_changes_nothing() {
     );
     let server = smtpgate::shard::start(&config).expect("gateway starts");
     let addr = server.addrs(ListenerKind::StartTls)[0];
+    let both = format!("{cert_a}{cert_b}");
+    assert_eq!(served(addr, &both), der(&cert_a));
     assert!(handshake_trusting(addr, &cert_a));
     assert!(!handshake_trusting(addr, &cert_b));
 

@@ -100,6 +100,14 @@ impl Smtp {
         }
     }
 
+    /// The certificate the server presented (DER), once in TLS.
+    pub fn peer_certificate(&self) -> Option<Vec<u8>> {
+        match self.stream.as_ref()? {
+            Stream::Tls(tls) => tls.conn.peer_certificates()?.first().map(|c| c.to_vec()),
+            Stream::Plain(_) => None,
+        }
+    }
+
     fn stream(&mut self) -> &mut Stream {
         self.stream.as_mut().expect("connected")
     }
