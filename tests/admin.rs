@@ -203,6 +203,21 @@ fn a_real_scrape_passes_promtool() {
 }
 
 #[test]
+fn not_ready_while_starting() {
+    // The binary starts the admin listener before the shards, with this telemetry.
+    let telemetry = Arc::new(smtpgate::shard::metrics::Telemetry::new(2));
+    let admin = smtpgate::admin::start("127.0.0.1:0".parse().expect("address"), telemetry)
+        .expect("admin listener");
+    let (status, body) = get(admin, "/readyz");
+    assert_eq!(status, 503);
+    assert_eq!(
+        body,
+        "starting\nshard 0: upstream not connected\nshard 1: upstream not connected\n"
+    );
+    assert_eq!(get(admin, "/healthz").0, 200);
+}
+
+#[test]
 fn health_and_readiness_through_a_drain() {
     let o = observed_gateway(Behavior::Accept, "1", &[]);
     assert_eq!(get(o.admin, "/healthz"), (200, "ok\n".to_owned()));

@@ -14,15 +14,6 @@ use std::time::{Duration, Instant};
 use common::process::Spawned;
 use common::*;
 
-/// Waits (bounded, so a bug fails instead of hanging) until `done` holds.
-fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let give_up = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < give_up, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// Runs `Server::wait` on a thread; the receiver gets `()` when the gateway stopped.
 fn stopped(server: smtpgate::shard::Server) -> mpsc::Receiver<()> {
     let (tx, rx) = mpsc::channel();
@@ -123,14 +114,6 @@ fn dev_process(flags: &[&str]) -> (Spawned, SocketAddr) {
     (process, addr)
 }
 
-fn signal(process: &Spawned, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &process.child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-}
-
 fn exit_status(process: &mut Spawned) -> std::process::ExitStatus {
     let give_up = Instant::now() + Duration::from_secs(30);
     loop {
@@ -147,7 +130,7 @@ fn sigterm_drains_and_exits_zero() {
     let (mut process, addr) = dev_process(&["--listen", "127.0.0.1:0"]);
     let mut idle = Smtp::connect(addr);
     assert_code(&idle.cmd("EHLO c.test"), "250");
-    signal(&process, "TERM");
+    process.signal("TERM");
     assert_eq!(idle.read_reply(), "421 4.3.2 Service shutting down\r\n");
     let status = exit_status(&mut process);
     assert_eq!(status.code(), Some(0), "{status:?}");
@@ -170,12 +153,12 @@ fn sigint_twice_exits_at_once() {
     let mut busy = Smtp::connect(addr);
     busy.cmd("EHLO c.test");
     assert_code(&busy.cmd("MAIL FROM:<a@example.com>"), "250");
-    signal(&process, "INT");
+    process.signal("INT");
     // The first signal leaves the transaction be (its deadline is an hour away)...
     assert_code(&busy.cmd("RCPT TO:<r@example.com>"), "250 2.1.5");
     assert!(process.child.try_wait().expect("try_wait").is_none());
     // ...the second ends the process at once.
-    signal(&process, "INT");
+    process.signal("INT");
     let status = exit_status(&mut process);
     assert_eq!(status.code(), Some(128 + 2), "{status:?}");
     let _ = std::fs::remove_file(&token);

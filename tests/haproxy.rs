@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::process::Spawned;
 use common::*;
@@ -148,14 +148,6 @@ fn haproxy_config(submission: SocketAddr, tls: SocketAddr, gates: [&GatewayProce
     cfg
 }
 
-fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let give_up = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < give_up, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// A submission client through the balancer that retries a message until it is
 /// accepted, reconnecting after a `421` or a lost connection, as an MTA does.
 struct Client<'a> {
@@ -245,8 +237,13 @@ fn two_gateways_behind_haproxy_share_the_load_see_clients_and_drain_without_loss
         haproxy_config(frontend, frontend_tls, [&gate1, &gate2]),
     )
     .expect("write");
+    // Debian installs it in /usr/sbin, which a non-root PATH may lack.
+    let haproxy = ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("haproxy");
     let _haproxy = Spawned::start(
-        Command::new("haproxy")
+        Command::new(haproxy)
             .arg("-db")
             .arg("-f")
             .arg(&cfg)
@@ -305,11 +302,7 @@ fn two_gateways_behind_haproxy_share_the_load_see_clients_and_drain_without_loss
                 gates.iter().any(|g| logs(g).contains(&holder))
             });
             let which = usize::from(!logs(&gates[0]).contains(&holder));
-            let status = Command::new("kill")
-                .args(["-TERM", &gates[which].process.child.id().to_string()])
-                .status()
-                .expect("kill runs");
-            assert!(status.success());
+            gates[which].process.signal("TERM");
             drained = Some(which);
         }
         tries += client.deliver(&format!("drain-{i}"), true);

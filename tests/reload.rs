@@ -8,7 +8,7 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::process::Spawned;
 use common::*;
@@ -165,22 +165,6 @@ fn the_relay_token_is_read_again() {
     );
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let give_up = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < give_up, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn sighup(process: &Spawned) {
-    let status = Command::new("kill")
-        .args(["-HUP", &process.child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-}
-
 #[test]
 fn sighup_reloads_the_binary() {
     let files = Files::new("binary");
@@ -216,7 +200,7 @@ fn sighup_reloads_the_binary() {
         .expect("address");
     assert!(handshake_trusting(addr, &cert_a));
     files.write("cert.pem", "garbage");
-    sighup(&process);
+    process.signal("HUP");
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         handshake_trusting(addr, &cert_a),
@@ -224,8 +208,8 @@ fn sighup_reloads_the_binary() {
     );
     files.write("cert.pem", &cert_b);
     files.write("key.pem", &key_b);
-    sighup(&process);
-    wait_until("the new certificate is served", || {
+    process.signal("HUP");
+    eventually("the new certificate is served", || {
         handshake_trusting(addr, &cert_b)
     });
 }

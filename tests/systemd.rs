@@ -16,14 +16,6 @@ fn next(socket: &UnixDatagram) -> String {
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
-fn signal(process: &Spawned, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &process.child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-}
-
 #[test]
 fn ready_reloading_and_stopping_are_notified() {
     let path = std::env::temp_dir().join(format!("smtpgate-notify-{}.sock", std::process::id()));
@@ -40,14 +32,14 @@ fn ready_reloading_and_stopping_are_notified() {
     );
     process.listening_address("smtpgate listening on ");
     assert_eq!(next(&socket).trim(), "READY=1");
-    signal(&process, "HUP");
+    process.signal("HUP");
     let reloading = next(&socket);
     assert!(
         reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="),
         "{reloading:?}"
     );
     assert_eq!(next(&socket).trim(), "READY=1");
-    signal(&process, "TERM");
+    process.signal("TERM");
     assert_eq!(next(&socket).trim(), "STOPPING=1");
     let status = process.child.wait().expect("exits");
     assert_eq!(status.code(), Some(0));

@@ -199,147 +199,174 @@ impl Telemetry {
     /// The text exposition of every family.
     pub fn render(&self) -> String {
         let mut out = Exposition::default();
-        let shard_names: Vec<String> = (0..self.shards.len()).map(|i| i.to_string()).collect();
-        let shards = || self.shards.iter().zip(&shard_names);
+        let names: Vec<String> = (0..self.shards.len()).map(|i| i.to_string()).collect();
+        let shards: Vec<(&ShardMetrics, &str)> = self
+            .shards
+            .iter()
+            .zip(names.iter().map(String::as_str))
+            .collect();
+        // One sample per shard and label value (`values`: the label's values and their
+        // counters' places); where `sparse`, zero rows are left out but the first value.
+        let labelled = |out: &mut Exposition,
+                        (name, kind, help): (&str, &str, &str),
+                        label: &str,
+                        values: &[(&str, usize)],
+                        get: &dyn Fn(&ShardMetrics, usize) -> i64,
+                        sparse: bool| {
+            out.family(name, kind, help);
+            for &(m, shard) in &shards {
+                for (position, &(value, i)) in values.iter().enumerate() {
+                    let n = get(m, i);
+                    if n != 0 || !sparse || position == 0 {
+                        out.sample(name, &[("shard", shard), (label, value)], n);
+                    }
+                }
+            }
+        };
+        let single = |out: &mut Exposition,
+                      (name, kind, help): (&str, &str, &str),
+                      get: &dyn Fn(&ShardMetrics) -> i64| {
+            out.family(name, kind, help);
+            for &(m, shard) in &shards {
+                out.sample(name, &[("shard", shard)], get(m));
+            }
+        };
+        let histogram = |out: &mut Exposition,
+                         (name, help): (&str, &str),
+                         get: &dyn Fn(&ShardMetrics) -> &Histogram,
+                         scale: f64| {
+            out.family(name, "histogram", help);
+            for &(m, shard) in &shards {
+                out.histogram(name, &[("shard", shard)], get(m), scale);
+            }
+        };
+        let count = |c: &Counter| c.get() as i64;
 
-        out.family(
-            "smtpgate_connections_total",
-            "counter",
-            "Connections accepted, by listener.",
+        let listeners: Vec<(&str, usize)> = ListenerKind::ALL
+            .iter()
+            .map(|k| (k.name(), k.index()))
+            .collect();
+        labelled(
+            &mut out,
+            (
+                "smtpgate_connections_total",
+                "counter",
+                "Connections accepted, by listener.",
+            ),
+            "listener",
+            &listeners,
+            &|m, i| count(&m.connections[i]),
+            false,
         );
-        for (m, shard) in shards() {
-            for kind in ListenerKind::ALL {
-                let labels = [("shard", shard.as_str()), ("listener", kind.name())];
-                out.sample(
-                    "smtpgate_connections_total",
-                    &labels,
-                    m.connections[kind.index()].get(),
-                );
-            }
-        }
-        out.family(
-            "smtpgate_connections_active",
-            "gauge",
-            "Connections open now, by listener.",
+        labelled(
+            &mut out,
+            (
+                "smtpgate_connections_active",
+                "gauge",
+                "Connections open now, by listener.",
+            ),
+            "listener",
+            &listeners,
+            &|m, i| m.active[i].get(),
+            false,
         );
-        for (m, shard) in shards() {
-            for kind in ListenerKind::ALL {
-                let labels = [("shard", shard.as_str()), ("listener", kind.name())];
-                out.sample(
-                    "smtpgate_connections_active",
-                    &labels,
-                    m.active[kind.index()].get(),
-                );
-            }
-        }
-        out.family(
-            "smtpgate_connections_rejected_total",
-            "counter",
-            "Connections closed before a session, by reason.",
+        let reasons: Vec<(&str, usize)> = Rejection::ALL
+            .iter()
+            .map(|r| (r.name(), *r as usize))
+            .collect();
+        labelled(
+            &mut out,
+            (
+                "smtpgate_connections_rejected_total",
+                "counter",
+                "Connections closed before a session, by reason.",
+            ),
+            "reason",
+            &reasons,
+            &|m, i| count(&m.rejected[i]),
+            false,
         );
-        for (m, shard) in shards() {
-            for why in Rejection::ALL {
-                let labels = [("shard", shard.as_str()), ("reason", why.name())];
-                out.sample(
-                    "smtpgate_connections_rejected_total",
-                    &labels,
-                    m.rejected[why as usize].get(),
-                );
-            }
-        }
-        out.family(
-            "smtpgate_messages_total",
-            "counter",
-            "Final replies to messages (after DATA, or a limit refusing MAIL/RCPT), by reply code.",
+        // Codes never used are left out (an absent counter is zero); 250 comes first and
+        // always, so a fresh gateway's scrape shows the family.
+        let codes: Vec<String> = (0..REPLIES)
+            .map(|i| (REPLY_BASE as usize + i).to_string())
+            .collect();
+        let replies: Vec<(&str, usize)> = std::iter::once(250 - REPLY_BASE as usize)
+            .chain((0..REPLIES).filter(|&i| i != 250 - REPLY_BASE as usize))
+            .map(|i| (codes[i].as_str(), i))
+            .collect();
+        labelled(
+            &mut out,
+            (
+                "smtpgate_messages_total",
+                "counter",
+                "Final replies to messages (after DATA, or a limit refusing MAIL/RCPT), by reply code.",
+            ),
+            "reply",
+            &replies,
+            &|m, i| count(&m.messages[i]),
+            true,
         );
-        for (m, shard) in shards() {
-            for (i, counter) in m.messages.iter().enumerate() {
-                // Codes never used are left out (a counter absent is zero); 250 always
-                // appears, so a fresh gateway's scrape shows the family.
-                let code = REPLY_BASE + i as u16;
-                if counter.get() > 0 || code == 250 {
-                    let code = code.to_string();
-                    let labels = [("shard", shard.as_str()), ("reply", code.as_str())];
-                    out.sample("smtpgate_messages_total", &labels, counter.get());
-                }
-            }
-        }
-        out.family(
-            "smtpgate_message_size_bytes",
-            "histogram",
-            "Sizes of the messages forwarded (after dot-unstuffing).",
-        );
-        for (m, shard) in shards() {
-            out.histogram(
+        histogram(
+            &mut out,
+            (
                 "smtpgate_message_size_bytes",
-                &[("shard", shard)],
-                &m.message_size,
-                1.0,
-            );
-        }
-        out.family(
-            "smtpgate_upstream_requests_total",
-            "counter",
-            "Upstream Notify calls, by gRPC status (or CONNECT_ERROR, LOCAL_DEADLINE).",
+                "Sizes of the messages forwarded (after dot-unstuffing).",
+            ),
+            &|m| &m.message_size,
+            1.0,
         );
-        for (m, shard) in shards() {
-            for (i, counter) in m.upstream.iter().enumerate() {
-                if counter.get() > 0 || i == 0 {
-                    let status = CallStatus::from_index(i).name();
-                    let labels = [("shard", shard.as_str()), ("status", status)];
-                    out.sample("smtpgate_upstream_requests_total", &labels, counter.get());
-                }
-            }
-        }
-        out.family(
-            "smtpgate_upstream_duration_seconds",
-            "histogram",
-            "Upstream Notify call durations.",
+        let statuses: Vec<(&str, usize)> = (0..CallStatus::COUNT)
+            .map(|i| (CallStatus::from_index(i).name(), i))
+            .collect();
+        labelled(
+            &mut out,
+            (
+                "smtpgate_upstream_requests_total",
+                "counter",
+                "Upstream Notify calls, by gRPC status (or CONNECT_ERROR, LOCAL_DEADLINE).",
+            ),
+            "status",
+            &statuses,
+            &|m, i| count(&m.upstream[i]),
+            true,
         );
-        for (m, shard) in shards() {
-            out.histogram(
+        histogram(
+            &mut out,
+            (
                 "smtpgate_upstream_duration_seconds",
-                &[("shard", shard)],
-                &m.upstream_duration,
-                1e6,
-            );
-        }
-        out.family(
-            "smtpgate_upstream_connected",
-            "gauge",
-            "Whether the shard's HTTP/2 channel to the upstream is connected (1) or not (0).",
+                "Upstream Notify call durations.",
+            ),
+            &|m| &m.upstream_duration,
+            1e6,
         );
-        for (m, shard) in shards() {
-            out.sample(
+        single(
+            &mut out,
+            (
                 "smtpgate_upstream_connected",
-                &[("shard", shard)],
-                m.upstream_connected.get(),
-            );
-        }
-        out.family(
-            "smtpgate_auth_failures_total",
-            "counter",
-            "AUTH exchanges that did not authenticate.",
+                "gauge",
+                "Whether the shard's HTTP/2 channel to the upstream is connected (1) or not (0).",
+            ),
+            &|m| m.upstream_connected.get(),
         );
-        for (m, shard) in shards() {
-            out.sample(
+        single(
+            &mut out,
+            (
                 "smtpgate_auth_failures_total",
-                &[("shard", shard)],
-                m.auth_failures.get(),
-            );
-        }
-        out.family(
-            "smtpgate_tls_handshake_failures_total",
-            "counter",
-            "Server TLS handshakes that failed (STARTTLS and implicit TLS).",
+                "counter",
+                "AUTH exchanges that did not authenticate.",
+            ),
+            &|m| count(&m.auth_failures),
         );
-        for (m, shard) in shards() {
-            out.sample(
+        single(
+            &mut out,
+            (
                 "smtpgate_tls_handshake_failures_total",
-                &[("shard", shard)],
-                m.tls_failures.get(),
-            );
-        }
+                "counter",
+                "Server TLS handshakes that failed (STARTTLS and implicit TLS).",
+            ),
+            &|m| count(&m.tls_failures),
+        );
         let process = &self.process;
         out.family(
             "smtpgate_reloads_total",

@@ -85,6 +85,20 @@ pub fn config(upstream: &str, base: &[&str], flags: &[&str]) -> Config {
     Config::from_args(args).expect("valid test config")
 }
 
+/// Waits (bounded, so a bug fails instead of hanging) until `done` holds. Not a
+/// timing assertion: 30 s is only the point where waiting longer makes no sense.
+#[track_caller]
+pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "never happened: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// An upstream that accepts everything, and a gateway in front of it.
 pub fn accepting_gateway() -> (TestUpstream, Gateway) {
     let upstream = TestUpstream::start(Behavior::Accept);
