@@ -6,6 +6,10 @@
 //! `smtp` (sans-IO protocol) → `mime` (MIME → Notify mapping) → `upstream` (gRPC
 //! framing, verdicts, the per-shard h2 channel) → `tls` → `shard` (executors, drivers).
 
+// What is already true, enforced: no unwrap or expect outside tests (a peer's input
+// must never panic the gateway), and `unsafe` only where allowed and proved.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod admin;
 pub mod cidr;
 pub mod config;

@@ -1,6 +1,7 @@
 //! The binary's command-line contract: `--help` documents every flag, invalid values
 //! exit non-zero with one line naming the flag, and `--dev` does exactly what the
 //! README shows (listener line, swaks gets 250, one JSON line per message on stdout).
+#![allow(clippy::disallowed_methods)] // Tests may read the clock.
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! and `421 4.3.2` at the next command, and at the deadline everyone left gets
 //! `421 4.3.2`; the gateway then stops (the binary exits 0; a second signal exits at
 //! once). In process through the `Controller`, and through the binary with real signals.
+#![allow(clippy::disallowed_methods)] // Tests may read the clock.
 
 mod common;
 

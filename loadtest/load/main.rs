@@ -2,6 +2,7 @@
 //! PIPELINING) and measures latency against message size and recipient count: the
 //! sweep is the cross product of `--size` and `--rcpts`, each cell bounded by
 //! `--duration` or `--count`, closed-loop or at a fixed `--rate`.
+#![allow(clippy::disallowed_methods)] // A tool: it may read the clock.
 
 mod client;
 mod idle;

@@ -4,6 +4,7 @@
 //! an optional added latency, or fails a chosen fraction of calls with chosen statuses.
 //! `--record` prints a count/bytes summary (one JSON line on stdout) at exit; `--print`
 //! prints every request as one JSON line, as `--dev`'s sink does.
+#![allow(clippy::disallowed_methods)] // A tool: it may read the clock.
 
 mod latency;
 #[path = "../rng.rs"]

@@ -1,6 +1,7 @@
 //! Shared pieces of the end-to-end tests: a real gRPC upstream (tonic), the gateway
 //! started in-process on 127.0.0.1, and a blocking SMTP client over real sockets and
 //! real TLS (rustls, verifying the gateway's certificate).
+#![allow(clippy::disallowed_methods)] // Tests may read the clock.
 #![allow(dead_code)]
 
 pub mod client;
