@@ -6,6 +6,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use super::command::Mechanism;
 use super::reply::{self, Reply};
 
 /// What AUTH established: forwarded with every message of the session.
@@ -123,6 +124,71 @@ impl std::fmt::Debug for Credentials {
             .field("token", &self.token)
             .field("subaccount", &self.subaccount)
             .finish()
+    }
+}
+
+/// Where an AUTH exchange stands: which response the server waits for.
+#[derive(Debug)]
+pub enum Sasl {
+    /// PLAIN, after an empty `334` challenge.
+    Plain,
+    LoginUser,
+    LoginPassword {
+        user: Vec<u8>,
+    },
+}
+
+/// What one step of an exchange leads to.
+#[derive(Debug)]
+pub enum SaslStep {
+    /// Send `challenge` and wait for the next response.
+    Next { state: Sasl, challenge: Reply },
+    /// The exchange is over: the login (its form checked, not its validity), or why not.
+    Done(Result<Credentials, Reply>),
+    /// The client sent `*`.
+    Cancelled,
+}
+
+impl Sasl {
+    /// `AUTH <mechanism> [initial-response]`.
+    pub fn start(mechanism: Mechanism, initial_response: Option<&str>) -> SaslStep {
+        match (mechanism, initial_response) {
+            (Mechanism::Plain, None) => SaslStep::Next {
+                state: Self::Plain,
+                challenge: reply::AUTH_PLAIN_CHALLENGE,
+            },
+            (Mechanism::Login, None) => SaslStep::Next {
+                state: Self::LoginUser,
+                challenge: reply::AUTH_LOGIN_USERNAME,
+            },
+            (mechanism, Some(response)) => {
+                let first = match mechanism {
+                    Mechanism::Plain => Self::Plain,
+                    Mechanism::Login => Self::LoginUser,
+                };
+                first.step(response.as_bytes())
+            }
+        }
+    }
+
+    /// The client's response line to the last challenge.
+    pub fn step(self, response: &[u8]) -> SaslStep {
+        if is_cancel(response) {
+            return SaslStep::Cancelled;
+        }
+        match self {
+            Self::Plain => SaslStep::Done(plain(response)),
+            Self::LoginUser => match login_field(response) {
+                Ok(user) => SaslStep::Next {
+                    state: Self::LoginPassword { user },
+                    challenge: reply::AUTH_LOGIN_PASSWORD,
+                },
+                Err(reply) => SaslStep::Done(Err(reply)),
+            },
+            Self::LoginPassword { user } => {
+                SaslStep::Done(login_field(response).and_then(|pass| credentials(&user, &pass)))
+            }
+        }
     }
 }
 

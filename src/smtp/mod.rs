@@ -6,6 +6,7 @@ pub mod auth;
 pub mod command;
 pub mod data;
 pub mod limits;
+pub mod line;
 pub mod reply;
 pub mod session;
 

@@ -12,10 +12,11 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
-use super::auth::{self, AuthPolicy, Credentials};
+use super::auth::{AuthPolicy, Credentials, Sasl, SaslStep};
 use super::command::{self, Command, Mechanism};
 use super::data::{self, Outcome};
 use super::limits::Limits;
+use super::line::{Framed, Framer};
 use super::reply::{self, Reply};
 use crate::cidr::AllowList;
 
@@ -130,15 +131,18 @@ pub enum Notice {
     AuthFailed,
 }
 
+/// What the session waits for; each state holds its own data.
 #[derive(Debug)]
 enum State {
+    /// A command (between transactions, or inside one: see `Session::transaction`).
     Command,
-    AuthPlain,
-    AuthLoginUser,
-    AuthLoginPassword {
-        user: Vec<u8>,
+    /// An AUTH exchange waits for the client's response.
+    Auth(Sasl),
+    /// The message of `transaction` is arriving.
+    Data {
+        receiver: data::Receiver,
+        transaction: Transaction,
     },
-    Data(data::Receiver),
     /// Discarding a `BDAT` chunk we refused, so its bytes are never run as commands.
     SkipChunk {
         remaining: u64,
@@ -149,11 +153,15 @@ enum State {
     Closed,
 }
 
-/// An over-long line being discarded up to its end.
-#[derive(Debug, Clone, Copy)]
-struct Discard {
-    seen: usize,
-    auth: bool,
+/// What MAIL started: who submits, the sender, the recipients so far.
+#[derive(Debug)]
+struct Transaction {
+    credentials: Rc<Credentials>,
+    mail_from: String,
+    /// `SIZE=` (never above the limit): the body buffer is reserved to it.
+    size_hint: usize,
+    /// In order, deduplicated.
+    recipients: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -163,11 +171,11 @@ pub struct Session {
     tls: bool,
     greeted: bool,
     credentials: Option<Rc<Credentials>>,
-    mail_from: Option<String>,
-    size_hint: usize,
-    recipients: Vec<String>,
+    /// Between MAIL and DATA (during DATA it is in `State::Data`).
+    transaction: Option<Transaction>,
+    /// The body buffer, kept across messages.
     body: Vec<u8>,
-    discard: Option<Discard>,
+    framer: Framer,
     errors: u32,
     /// Messages answered on this connection.
     messages: usize,
@@ -195,11 +203,9 @@ impl Session {
             state: State::Command,
             greeted: false,
             credentials,
-            mail_from: None,
-            size_hint: 0,
-            recipients: Vec::new(),
+            transaction: None,
             body: Vec::new(),
-            discard: None,
+            framer: Framer::default(),
             errors: 0,
             messages: 0,
             shutting_down: false,
@@ -232,10 +238,9 @@ impl Session {
         while pos < input.len() && self.accepts_input() {
             let rest = &input[pos..];
             let used = match &mut self.state {
-                State::Data(rx) => match rx.feed(rest, &mut self.body) {
+                State::Data { receiver, .. } => match receiver.feed(rest, &mut self.body) {
                     Some(used) => {
-                        let outcome = rx.outcome();
-                        self.finish_data(outcome);
+                        self.finish_data();
                         used
                     }
                     None => rest.len(),
@@ -262,7 +267,9 @@ impl Session {
 
     /// The upstream's verdict on the last `Submit`.
     pub fn handle_verdict(&mut self, now: Instant, verdict: &Reply) {
-        debug_assert!(matches!(self.state, State::Submitted));
+        if !matches!(self.state, State::Submitted) {
+            return; // No message is waiting for one.
+        }
         verdict.write_to(&mut self.transmit);
         self.notices.push(Notice::Replied(verdict.code()));
         self.state = State::Command;
@@ -273,7 +280,9 @@ impl Session {
     /// The TLS handshake after `StartTls` completed: RFC 3207 §4.2 discards all
     /// knowledge from before it, so the client must EHLO (and AUTH) again.
     pub fn handle_tls_established(&mut self, now: Instant) {
-        debug_assert!(matches!(self.state, State::TlsPending));
+        if !matches!(self.state, State::TlsPending) {
+            return; // No handshake was asked for.
+        }
         self.tls = true;
         self.greeted = false;
         self.credentials = None;
@@ -359,7 +368,7 @@ impl Session {
 
     /// True while a message body is being received and no buffer has been provided.
     pub fn wants_body_buffer(&self) -> bool {
-        matches!(self.state, State::Data(_)) && self.body.capacity() == 0
+        matches!(self.state, State::Data { .. }) && self.body.capacity() == 0
     }
 
     // --- Lines ----------------------------------------------------------------------
@@ -374,77 +383,37 @@ impl Session {
     /// Between transactions: nothing the client sent is waiting for an answer that
     /// closing now would lose.
     fn is_idle(&self) -> bool {
-        let between_commands = matches!(
-            self.state,
-            State::Command
-                | State::AuthPlain
-                | State::AuthLoginUser
-                | State::AuthLoginPassword { .. }
-        );
-        between_commands && self.mail_from.is_none() && self.discard.is_none()
+        matches!(self.state, State::Command | State::Auth(_))
+            && self.transaction.is_none()
+            && !self.framer.is_discarding()
     }
 
     fn in_sasl(&self) -> bool {
-        matches!(
-            self.state,
-            State::AuthPlain | State::AuthLoginUser | State::AuthLoginPassword { .. }
-        )
+        matches!(self.state, State::Auth(_))
     }
 
     /// Takes one line from `rest`: `Some(consumed)`, or `None` if the line is incomplete.
     fn line(&mut self, rest: &[u8]) -> Option<usize> {
-        let limits = &self.config.limits;
-        if let Some(discard) = self.discard {
-            return Some(match memchr::memchr(b'\n', rest) {
-                Some(lf) => {
-                    self.discard = None;
-                    self.line_too_long(discard.auth);
-                    lf + 1
-                }
-                None if discard.seen + rest.len() > limits.max_discarded_line => {
-                    self.close_with(&reply::LINE_TOO_LONG);
-                    rest.len()
-                }
-                None => {
-                    self.discard = Some(Discard {
-                        seen: discard.seen + rest.len(),
-                        auth: discard.auth,
-                    });
-                    rest.len()
-                }
-            });
-        }
-        let auth = self.in_sasl()
-            || rest
-                .get(..5)
-                .is_some_and(|v| v.eq_ignore_ascii_case(b"AUTH "));
-        let limit = if auth {
-            limits.max_auth_line
-        } else {
-            limits.max_command_line
-        };
-        let window = &rest[..rest.len().min(limit)];
-        match memchr::memchr(b'\n', window) {
-            Some(lf) => {
-                let pipelined_after = rest.len() > lf + 1;
-                self.complete_line(&rest[..lf], pipelined_after);
-                Some(lf + 1)
+        let in_sasl = self.in_sasl();
+        match self.framer.next(rest, in_sasl, &self.config.limits) {
+            Framed::Line {
+                line,
+                used,
+                pipelined_after,
+            } => {
+                self.complete_line(line, pipelined_after);
+                Some(used)
             }
-            None if rest.len() >= limit => match memchr::memchr(b'\n', &rest[limit..]) {
-                // The over-long line's end is already here: refuse it and go on.
-                Some(lf) => {
-                    self.line_too_long(auth);
-                    Some(limit + lf + 1)
-                }
-                None => {
-                    self.discard = Some(Discard {
-                        seen: rest.len(),
-                        auth,
-                    });
-                    Some(rest.len())
-                }
-            },
-            None => None,
+            Framed::Incomplete => None,
+            Framed::Discarding { used } => Some(used),
+            Framed::TooLong { used, auth } => {
+                self.line_too_long(auth);
+                Some(used)
+            }
+            Framed::Runaway { used } => {
+                self.close_with(&reply::LINE_TOO_LONG);
+                Some(used)
+            }
         }
     }
 
@@ -469,9 +438,7 @@ impl Session {
         }
         match std::mem::replace(&mut self.state, State::Command) {
             State::Command => self.command(line, pipelined_after),
-            State::AuthPlain => self.sasl_plain(line),
-            State::AuthLoginUser => self.sasl_login_user(line),
-            State::AuthLoginPassword { user } => self.sasl_login_password(&user, line),
+            State::Auth(sasl) => self.sasl(sasl.step(line)),
             other => self.state = other,
         }
     }
@@ -488,12 +455,12 @@ impl Session {
     fn command(&mut self, line: &[u8], pipelined_after: bool) {
         let command = match command::parse(line) {
             Ok(command) => command,
-            Err(_) if self.shutting_down && self.mail_from.is_none() => {
+            Err(_) if self.shutting_down && self.transaction.is_none() => {
                 return self.close_with(&reply::SHUTTING_DOWN);
             }
             Err(error) => return self.refuse(error.reply()),
         };
-        if self.shutting_down && self.mail_from.is_none() && !matches!(command, Command::Quit) {
+        if self.shutting_down && self.transaction.is_none() && !matches!(command, Command::Quit) {
             return self.close_with(&reply::SHUTTING_DOWN);
         }
         match command {
@@ -569,62 +536,31 @@ impl Session {
         if self.credentials.is_some() {
             return self.refuse(reply::ALREADY_AUTHENTICATED);
         }
-        if self.mail_from.is_some() {
+        if self.transaction.is_some() {
             return self.refuse(reply::AUTH_IN_TRANSACTION);
         }
-        match (mechanism, initial_response) {
-            (Mechanism::Plain, None) => {
-                self.send(&reply::AUTH_PLAIN_CHALLENGE);
-                self.state = State::AuthPlain;
-            }
-            (Mechanism::Plain, Some(response)) => self.sasl_plain(response.as_bytes()),
-            (Mechanism::Login, None) => {
-                self.send(&reply::AUTH_LOGIN_USERNAME);
-                self.state = State::AuthLoginUser;
-            }
-            (Mechanism::Login, Some(response)) => self.sasl_login_user(response.as_bytes()),
-        }
+        self.sasl(Sasl::start(mechanism, initial_response));
     }
 
-    fn sasl_plain(&mut self, response: &[u8]) {
-        if auth::is_cancel(response) {
-            return self.refuse(reply::AUTH_CANCELLED);
-        }
-        match auth::plain(response) {
-            Ok(credentials) => self.authenticated(credentials),
-            Err(reply) => self.auth_failed(reply),
-        }
-    }
-
-    fn sasl_login_user(&mut self, response: &[u8]) {
-        if auth::is_cancel(response) {
-            return self.refuse(reply::AUTH_CANCELLED);
-        }
-        match auth::login_field(response) {
-            Ok(user) => {
-                self.send(&reply::AUTH_LOGIN_PASSWORD);
-                self.state = State::AuthLoginPassword { user };
+    /// Where an AUTH exchange's step leads.
+    fn sasl(&mut self, step: SaslStep) {
+        match step {
+            SaslStep::Next { state, challenge } => {
+                self.send(&challenge);
+                self.state = State::Auth(state);
             }
-            Err(reply) => self.auth_failed(reply),
-        }
-    }
-
-    fn sasl_login_password(&mut self, user: &[u8], response: &[u8]) {
-        if auth::is_cancel(response) {
-            return self.refuse(reply::AUTH_CANCELLED);
-        }
-        match auth::login_field(response).and_then(|pass| auth::credentials(user, &pass)) {
-            Ok(credentials) => self.authenticated(credentials),
-            Err(reply) => self.auth_failed(reply),
+            SaslStep::Done(Ok(login)) => self.authenticated(login),
+            SaslStep::Done(Err(reply)) => self.auth_failed(reply),
+            SaslStep::Cancelled => self.refuse(reply::AUTH_CANCELLED),
         }
     }
 
     fn authenticated(&mut self, login: Credentials) {
-        let resolved = match self.config.auth_policy() {
-            Some(policy) => policy.resolve(login),
-            // Unreachable: AUTH is refused on relay listeners.
-            None => Err(reply::AUTH_NOT_ENABLED),
-        };
+        // AUTH is refused before an exchange on listeners without a policy (relay).
+        let resolved = self
+            .config
+            .auth_policy()
+            .map_or(Err(reply::AUTH_NOT_ENABLED), |policy| policy.resolve(login));
         match resolved {
             Ok(credentials) => {
                 self.credentials = Some(Rc::new(credentials));
@@ -639,26 +575,27 @@ impl Session {
         self.refuse(reply);
     }
 
-    /// The checks every transaction command shares, in the order clients expect them.
-    fn may_transact(&mut self) -> bool {
+    /// The checks every transaction command shares, in the order clients expect them;
+    /// the credentials a transaction submits with when they pass.
+    fn may_transact(&mut self) -> Option<Rc<Credentials>> {
         let refusal = if !self.greeted {
             reply::EHLO_FIRST
         } else if !self.tls && self.config.is_submission() {
             reply::TLS_REQUIRED
-        } else if self.credentials.is_none() {
-            reply::AUTH_REQUIRED
+        } else if let Some(credentials) = &self.credentials {
+            return Some(Rc::clone(credentials));
         } else {
-            return true;
+            reply::AUTH_REQUIRED
         };
         self.refuse(refusal);
-        false
+        None
     }
 
     fn mail(&mut self, reverse_path: &str, size: Option<u64>) {
-        if !self.may_transact() {
+        let Some(credentials) = self.may_transact() else {
             return;
-        }
-        if self.mail_from.is_some() {
+        };
+        if self.transaction.is_some() {
             return self.refuse(reply::NESTED_MAIL);
         }
         let cap = self.config.limits.max_messages_per_connection;
@@ -669,70 +606,80 @@ impl Session {
         if size.is_some_and(|size| size > max as u64) {
             return self.limit_refused(&reply::MESSAGE_TOO_BIG, false);
         }
-        self.size_hint = size.map_or(0, |size| size as usize);
-        self.mail_from = Some(reverse_path.to_owned());
+        self.transaction = Some(Transaction {
+            credentials,
+            mail_from: reverse_path.to_owned(),
+            size_hint: size.map_or(0, |size| size as usize),
+            recipients: Vec::new(),
+        });
         self.send(&reply::SENDER_OK);
     }
 
     fn rcpt(&mut self, forward_path: &str) {
-        if !self.may_transact() {
+        if self.may_transact().is_none() {
             return;
         }
-        if self.mail_from.is_none() {
+        let max = self.config.limits.max_recipients;
+        let Some(transaction) = &mut self.transaction else {
             return self.refuse(reply::MAIL_FIRST);
-        }
-        if self
-            .recipients
+        };
+        let recipients = &mut transaction.recipients;
+        if recipients
             .iter()
             .any(|r| r.eq_ignore_ascii_case(forward_path))
         {
             return self.send(&reply::RECIPIENT_OK);
         }
-        if self.recipients.len() >= self.config.limits.max_recipients {
+        if recipients.len() >= max {
             return self.limit_refused(&reply::TOO_MANY_RECIPIENTS, false);
         }
-        self.recipients.push(forward_path.to_owned());
+        recipients.push(forward_path.to_owned());
         self.send(&reply::RECIPIENT_OK);
     }
 
     fn data(&mut self) {
-        if !self.may_transact() {
+        if self.may_transact().is_none() {
             return;
         }
-        if self.mail_from.is_none() {
+        let Some(transaction) = self.transaction.take() else {
             return self.refuse(reply::MAIL_FIRST);
-        }
-        if self.recipients.is_empty() {
+        };
+        if transaction.recipients.is_empty() {
+            self.transaction = Some(transaction);
             return self.refuse(reply::NO_VALID_RECIPIENTS);
         }
         let limits = &self.config.limits;
-        self.state = State::Data(data::Receiver::new(limits.max_message_size, limits.bare_lf));
         self.body.clear();
         // SIZE= (never above the limit) saves the reallocations of growing a large
         // body. Reserved pages are not resident until written, and a client announcing
         // more than it sends holds no more than one sending the maximum would.
         self.body
-            .reserve(self.size_hint.min(limits.max_message_size));
+            .reserve(transaction.size_hint.min(limits.max_message_size));
+        self.state = State::Data {
+            receiver: data::Receiver::new(limits.max_message_size, limits.bare_lf),
+            transaction,
+        };
         self.send(&reply::START_DATA);
     }
 
-    fn finish_data(&mut self, outcome: Outcome) {
-        self.state = State::Command;
+    /// The end of DATA: the message goes upstream, or is refused here.
+    fn finish_data(&mut self) {
+        let State::Data {
+            receiver,
+            transaction,
+        } = std::mem::replace(&mut self.state, State::Command)
+        else {
+            return;
+        };
         self.messages += 1;
-        match outcome {
+        match receiver.outcome() {
             Outcome::TooBig => self.reject_message(&reply::MESSAGE_TOO_BIG),
             Outcome::BareLineEnding => self.reject_message(&reply::BARE_LINE_ENDING),
             Outcome::Complete => {
-                let (Some(credentials), Some(mail_from)) =
-                    (self.credentials.clone(), self.mail_from.take())
-                else {
-                    // Unreachable: DATA is only accepted with both.
-                    return self.reject_message(&reply::LOCAL_ERROR);
-                };
                 self.event = Some(Event::Submit(Submission {
-                    credentials,
-                    mail_from,
-                    recipients: std::mem::take(&mut self.recipients),
+                    credentials: transaction.credentials,
+                    mail_from: transaction.mail_from,
+                    recipients: transaction.recipients,
                     body: std::mem::take(&mut self.body),
                 }));
                 self.state = State::Submitted;
@@ -759,9 +706,7 @@ impl Session {
     // --- Helpers --------------------------------------------------------------------
 
     fn reset_transaction(&mut self) {
-        self.mail_from = None;
-        self.size_hint = 0;
-        self.recipients.clear();
+        self.transaction = None;
         self.body.clear();
     }
 
