@@ -183,13 +183,8 @@ mod tests {
             b"",
         ];
         const ENDS: &[&[u8]] = &[b"\r\n", b"\r\n", b"\n", b"\r", b" \r\n"];
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut rng = crate::smtp::testing::Rng::new(7);
+        let mut next = |n: usize| rng.below(n);
         let (mut clean, mut total) = (0, 0);
         for _ in 0..20_000 {
             let mut m = Vec::new();

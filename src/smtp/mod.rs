@@ -10,6 +10,8 @@ pub mod line;
 pub mod reply;
 pub mod session;
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 

@@ -7,101 +7,38 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use super::testing::{Dialog, Rng, well_formed};
 use super::*;
 
-struct Dialog {
-    session: Session,
-    now: Instant,
-    /// Bytes offered but not consumed yet, as a driver would keep them.
-    pending: Vec<u8>,
-    submitted: Vec<Submission>,
-    starttls_requested: bool,
-}
-
+/// The openings the tests use most, by name.
 impl Dialog {
     fn new() -> Self {
-        Self::with_limits(Limits::default())
+        Self::builder().build()
     }
 
     fn with_limits(limits: Limits) -> Self {
-        Self::with_mode(limits, Mode::Submission(Default::default()))
+        Self::builder().limits(limits).build()
     }
 
     fn with_mode(limits: Limits, mode: Mode) -> Self {
-        let config = Rc::new(SessionConfig::new("mx.test", limits, mode));
-        let now = Instant::now();
-        let mut dialog = Self {
-            session: Session::new(config, now),
-            now,
-            pending: Vec::new(),
-            submitted: Vec::new(),
-            starttls_requested: false,
-        };
-        assert_eq!(dialog.output(), "220 mx.test ESMTP\r\n");
-        dialog
+        Self::builder().limits(limits).mode(mode).build()
     }
 
-    /// A session that went through STARTTLS, EHLO and AUTH PLAIN.
     fn authenticated() -> Self {
-        let mut d = Self::tls();
-        d.send("EHLO c\r\n");
-        let plain = STANDARD.encode(b"\0APP-1\0tok");
-        assert_eq!(
-            d.send(&format!("AUTH PLAIN {plain}\r\n")),
-            "235 2.7.0 Authentication successful\r\n"
-        );
-        d
+        Self::builder().authenticated().build()
     }
 
     fn tls() -> Self {
-        Self::tls_from(Self::new())
+        Self::builder().tls().build()
     }
 
+    /// STARTTLS on a dialog built otherwise.
     fn tls_from(mut d: Self) -> Self {
         d.send("EHLO c\r\n");
         assert_eq!(d.send("STARTTLS\r\n"), "220 2.0.0 Ready to start TLS\r\n");
         assert!(d.starttls_requested);
         d.session.handle_tls_established(d.now);
         d
-    }
-
-    fn output(&mut self) -> String {
-        let out = String::from_utf8(self.session.transmit().to_vec()).expect("replies are ASCII");
-        self.session.transmitted();
-        out
-    }
-
-    /// Sends bytes and returns every reply they produced.
-    fn send_bytes(&mut self, bytes: &[u8]) -> String {
-        self.pending.extend_from_slice(bytes);
-        self.pump()
-    }
-
-    fn send(&mut self, text: &str) -> String {
-        self.send_bytes(text.as_bytes())
-    }
-
-    fn pump(&mut self) -> String {
-        let used = self.session.handle_bytes(self.now, &self.pending);
-        self.pending.drain(..used);
-        match self.session.poll_event() {
-            Some(Event::Submit(submission)) => self.submitted.push(submission),
-            Some(Event::StartTls) => self.starttls_requested = true,
-            None => {}
-        }
-        self.output()
-    }
-
-    /// Answers the outstanding submission and lets the session go on with pending input.
-    fn verdict(&mut self, reply: &Reply) -> String {
-        self.session.handle_verdict(self.now, reply);
-        let mut out = self.output();
-        out.push_str(&self.pump());
-        out
-    }
-
-    fn codes(output: &str) -> Vec<&str> {
-        output.lines().map(|l| &l[..l.len().min(9)]).collect()
     }
 }
 
@@ -538,22 +475,6 @@ fn partial_lines_wait_for_more_bytes() {
     assert!(d.send("OP\r\n").starts_with("250 2.0.0"));
 }
 
-/// A small deterministic generator (xorshift64*), so robustness runs are reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// A valid dialog; after its end it starts over at `MAIL`.
 const VALID_PATH: &[&[u8]] = &[
     b"EHLO c\r\n",
@@ -600,18 +521,6 @@ const FRAGMENTS: &[&[u8]] = &[
     b"x",
 ];
 
-fn well_formed(output: &[u8]) -> bool {
-    output.split_inclusive(|&b| b == b'\n').all(|line| {
-        line.len() >= 6
-            && line.ends_with(b"\r\n")
-            && line[..3].iter().all(u8::is_ascii_digit)
-            && (line[3] == b' ' || line[3] == b'-')
-            && line[4..line.len() - 2]
-                .iter()
-                .all(|&b| (0x20..0x7f).contains(&b))
-    })
-}
-
 #[test]
 fn random_input_never_breaks_the_session() {
     let limits = Limits {
@@ -620,7 +529,7 @@ fn random_input_never_breaks_the_session() {
     };
     let (mut submissions, mut handshakes) = (0, 0);
     for seed in 1..=300u64 {
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = Rng::new(seed);
         let mut d = Dialog::with_limits(limits.clone());
         let mut step = 0;
         for _ in 0..200 {
@@ -645,7 +554,7 @@ fn random_input_never_breaks_the_session() {
                     7 | 8 => chunk.extend_from_slice(FRAGMENTS[rng.below(FRAGMENTS.len())]),
                     _ => {
                         let len = rng.below(600);
-                        chunk.extend((0..len).map(|_| rng.next() as u8));
+                        chunk.extend((0..len).map(|_| rng.next_u64() as u8));
                     }
                 }
             }
@@ -694,7 +603,7 @@ fn random_input_never_breaks_the_session() {
 
 #[test]
 fn random_lines_never_panic_the_command_parser() {
-    let mut rng = Rng(0xDEAD_BEEF);
+    let mut rng = Rng::new(0xDEAD_BEEF);
     let words: &[&[u8]] = &[
         b"MAIL",
         b"RCPT",
@@ -737,21 +646,7 @@ fn relay_mode() -> Mode {
 }
 
 fn relay_dialog() -> Dialog {
-    let config = Rc::new(SessionConfig::new(
-        "mx.test",
-        Limits::default(),
-        relay_mode(),
-    ));
-    let now = Instant::now();
-    let mut d = Dialog {
-        session: Session::new(config, now),
-        now,
-        pending: Vec::new(),
-        submitted: Vec::new(),
-        starttls_requested: false,
-    };
-    assert_eq!(d.output(), "220 mx.test ESMTP\r\n");
-    d
+    Dialog::builder().mode(relay_mode()).build()
 }
 
 #[test]
