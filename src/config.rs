@@ -97,6 +97,21 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", env = "SMTPGATE_COMMAND_TIMEOUT", default_value = "300s", value_parser = parse_duration)]
     pub command_timeout: Duration,
 
+    /// Silence required before the greeting (e.g. 3s; 0 turns it off): a client that
+    /// talks first gets 554 5.5.0 and is closed.
+    #[arg(long, value_name = "DURATION", env = "SMTPGATE_GREET_PAUSE", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub greet_pause: Duration,
+
+    /// Failed authentications per session (bad AUTH exchanges and tokens the upstream
+    /// refused) before 421 4.7.0.
+    #[arg(long, value_name = "N", env = "SMTPGATE_MAX_AUTH_FAILURES", allow_negative_numbers = true, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_auth_failures: u32,
+
+    /// In DATA, one more second beyond --command-timeout per this many bytes received;
+    /// a message dripped slower gets 421 4.4.2.
+    #[arg(long, value_name = "BYTES_PER_S", env = "SMTPGATE_MIN_DATA_RATE", allow_negative_numbers = true, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_073_741_824))]
+    pub min_data_rate: u64,
+
     /// A lone LF in DATA: reject the message (550 5.6.0) or take it as a line ending.
     #[arg(long, value_enum, value_name = "MODE", env = "SMTPGATE_BARE_LF", default_value_t = BareLfArg::Reject)]
     pub bare_lf: BareLfArg,
@@ -453,6 +468,9 @@ impl Config {
             max_recipients: args.max_recipients as usize,
             command_timeout: args.command_timeout,
             max_messages_per_connection: args.max_messages_per_connection as usize,
+            greet_pause: args.greet_pause,
+            max_auth_failures: args.max_auth_failures,
+            min_data_rate: args.min_data_rate,
             bare_lf: match args.bare_lf {
                 BareLfArg::Reject => BareLf::Reject,
                 BareLfArg::Normalize => BareLf::Normalize,

@@ -50,6 +50,9 @@ fn help_documents_every_flag() {
         "--proxy-timeout",
         "--admin",
         "--log-format",
+        "--greet-pause",
+        "--max-auth-failures",
+        "--min-data-rate",
         "--dev",
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
@@ -91,6 +94,12 @@ fn invalid_values_exit_non_zero_with_one_line_naming_the_flag() {
         (&["--dev", "--proxy-timeout", "soon"], "--proxy-timeout"),
         (&["--dev", "--admin", "localhost"], "--admin"),
         (&["--dev", "--log-format", "xml"], "--log-format"),
+        (&["--dev", "--greet-pause", "a bit"], "--greet-pause"),
+        (
+            &["--dev", "--max-auth-failures", "0"],
+            "--max-auth-failures",
+        ),
+        (&["--dev", "--min-data-rate", "0"], "--min-data-rate"),
         (
             &["--dev", "--max-messages-per-connection", "-1"],
             "--max-messages-per-connection",

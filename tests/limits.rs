@@ -151,3 +151,45 @@ fn the_message_cap_closes_the_connection_at_the_next_mail() {
         "250 2.0.0 Ok: queued as MSG-3",
     );
 }
+
+#[test]
+fn adversarial_greet_pause_over_real_sockets() {
+    let upstream = TestUpstream::start(Behavior::Accept);
+    let gateway = Gateway::start_with(&upstream.url(), &["--greet-pause", "300ms"]);
+    let mut eager = Smtp::connect_silent(gateway.addr);
+    eager.write_raw(b"EHLO spam.test\r\nMAIL FROM:<a@example.com>\r\n");
+    assert_code(&eager.read_reply(), "554 5.5.0");
+    assert!(eager.is_closed());
+    // A client that waits gets the greeting and a normal session.
+    let mut patient = Smtp::connect(gateway.addr);
+    assert_code(&patient.greeting, "220 mx.test ESMTP");
+    assert_code(&patient.cmd("EHLO client.test"), "250");
+}
+
+#[test]
+fn adversarial_auth_failures_close_the_session() {
+    let (_upstream, gateway) = accepting_gateway();
+    let mut smtp = gateway.tls_client();
+    assert_code(&smtp.auth_plain("APP", ""), "535");
+    assert_code(&smtp.auth_plain("", "tok"), "535");
+    // The third failure still gets its own reply, then the end.
+    assert_code(&smtp.auth_plain("APP", ""), "535");
+    assert_code(&smtp.read_reply(), "421 4.7.0");
+    assert!(smtp.is_closed());
+}
+
+#[test]
+fn adversarial_slow_drip_is_cut_off_at_the_command_timeout() {
+    let upstream = TestUpstream::start(Behavior::Accept);
+    let gateway = Gateway::start_with(&upstream.url(), &["--command-timeout", "1s"]);
+    let mut smtp = Smtp::connect(gateway.addr);
+    // A byte every 300 ms: each arrives well within a second, the line never does.
+    for byte in b"NOOP NOOP NOOP" {
+        smtp.write_raw(&[*byte]);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        if smtp.is_closed_or_replied() {
+            break;
+        }
+    }
+    assert_code(&smtp.read_reply(), "421 4.4.2");
+}

@@ -19,7 +19,8 @@ pub struct Limits {
     pub max_message_size: usize,
     /// Recipients per envelope; the next `RCPT` gets `452 4.5.3`.
     pub max_recipients: usize,
-    /// Idle time allowed while waiting for the client; then `421 4.4.2`.
+    /// Time allowed for each command line to arrive whole (a line dripped a byte at a
+    /// time does not restart it), and the base time for DATA; then `421 4.4.2`.
     pub command_timeout: Duration,
     pub bare_lf: BareLf,
     /// Longest command line including CRLF (RFC 5321 §4.5.3.1.4).
@@ -33,6 +34,15 @@ pub struct Limits {
     pub max_errors: u32,
     /// Messages per connection (0: no limit); then the next `MAIL` gets `421 4.7.0`.
     pub max_messages_per_connection: usize,
+    /// Silence required before the greeting (zero: none); a client that talks first
+    /// gets `554 5.5.0` and is closed.
+    pub greet_pause: Duration,
+    /// Failed authentications (bad AUTH exchanges and upstream `UNAUTHENTICATED`
+    /// verdicts) before `421 4.7.0`.
+    pub max_auth_failures: u32,
+    /// In DATA, one more second beyond `command_timeout` per this many bytes received
+    /// (Postfix's `smtpd_min_data_rate`): a message dripped slower is cut off.
+    pub min_data_rate: u64,
 }
 
 impl Default for Limits {
@@ -47,6 +57,9 @@ impl Default for Limits {
             max_discarded_line: 64 * 1024,
             max_errors: 20,
             max_messages_per_connection: 0,
+            greet_pause: Duration::ZERO,
+            max_auth_failures: 3,
+            min_data_rate: 1024,
         }
     }
 }

@@ -151,6 +151,19 @@ pub const AUTH_LOGIN_PASSWORD: Reply = Reply::new(334, "", "UGFzc3dvcmQ6");
 
 pub const IDLE_TIMEOUT: Reply = Reply::new(421, "4.4.2", "Idle timeout, closing connection");
 pub const TOO_MANY_ERRORS: Reply = Reply::new(421, "4.7.0", "Too many errors, closing connection");
+/// A client that talked before the greeting (`--greet-pause`): spamware does, real
+/// clients wait.
+pub const TALKED_FIRST: Reply = Reply::new(
+    554,
+    "5.5.0",
+    "Protocol error: client talked before the greeting, closing connection",
+);
+/// `--max-auth-failures` reached.
+pub const TOO_MANY_AUTH_FAILURES: Reply = Reply::new(
+    421,
+    "4.7.0",
+    "Too many failed authentications, closing connection",
+);
 /// The gateway is draining (a restart or a deploy): the client keeps its message and
 /// retries, elsewhere or later.
 pub const SHUTTING_DOWN: Reply = Reply::new(421, "4.3.2", "Service shutting down");

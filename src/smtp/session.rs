@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::auth::{AuthPolicy, Credentials, Sasl, SaslStep};
 use super::command::{self, Command, Mechanism};
@@ -134,6 +134,9 @@ pub enum Notice {
 /// What the session waits for; each state holds its own data.
 #[derive(Debug)]
 enum State {
+    /// `--greet-pause`: the greeting waits until the deadline; input before it is
+    /// refused.
+    Greeting,
     /// A command (between transactions, or inside one: see `Session::transaction`).
     Command,
     /// An AUTH exchange waits for the client's response.
@@ -142,6 +145,9 @@ enum State {
     Data {
         receiver: data::Receiver,
         transaction: Transaction,
+        /// When DATA began and how many bytes arrived since (the minimum data rate).
+        started: Instant,
+        received: u64,
     },
     /// Discarding a `BDAT` chunk we refused, so its bytes are never run as commands.
     SkipChunk {
@@ -177,6 +183,7 @@ pub struct Session {
     body: Vec<u8>,
     framer: Framer,
     errors: u32,
+    auth_failures: u32,
     /// Messages answered on this connection.
     messages: usize,
     /// Draining: no new transaction; the next command outside one gets `421 4.3.2`.
@@ -188,25 +195,32 @@ pub struct Session {
 }
 
 impl Session {
-    /// A new connection: the greeting is queued at once.
+    /// A new connection: the greeting is queued at once, or after `greet_pause`.
     pub fn new(config: Rc<SessionConfig>, now: Instant) -> Self {
+        let pause = config.limits.greet_pause;
         let mut transmit = Vec::with_capacity(256);
-        transmit.extend_from_slice(&config.greeting);
+        let (state, deadline) = if pause.is_zero() {
+            transmit.extend_from_slice(&config.greeting);
+            (State::Command, now + config.limits.command_timeout)
+        } else {
+            (State::Greeting, now + pause)
+        };
         let credentials = match &config.mode {
             Mode::Relay { credentials, .. } => Some(Rc::clone(credentials)),
             Mode::Submission(_) | Mode::SubmissionTls(_) => None,
         };
         Self {
-            deadline: now + config.limits.command_timeout,
+            deadline,
             tls: matches!(config.mode, Mode::SubmissionTls(_)),
             config,
-            state: State::Command,
+            state,
             greeted: false,
             credentials,
             transaction: None,
             body: Vec::new(),
             framer: Framer::default(),
             errors: 0,
+            auth_failures: 0,
             messages: 0,
             shutting_down: false,
             transmit,
@@ -233,17 +247,26 @@ impl Session {
     /// Offers bytes from the client; returns how many were consumed. Unconsumed bytes
     /// must be offered again (with whatever arrives next) once the session can go on.
     pub fn handle_bytes(&mut self, now: Instant, input: &[u8]) -> usize {
-        self.deadline = now + self.config.limits.command_timeout;
         let mut pos = 0;
         while pos < input.len() && self.accepts_input() {
             let rest = &input[pos..];
             let used = match &mut self.state {
-                State::Data { receiver, .. } => match receiver.feed(rest, &mut self.body) {
+                State::Greeting => {
+                    // Nothing a client sends before the greeting is run.
+                    self.close_with(&reply::TALKED_FIRST);
+                    rest.len()
+                }
+                State::Data {
+                    receiver, received, ..
+                } => match receiver.feed(rest, &mut self.body) {
                     Some(used) => {
-                        self.finish_data();
+                        self.finish_data(now);
                         used
                     }
-                    None => rest.len(),
+                    None => {
+                        *received += rest.len() as u64;
+                        rest.len()
+                    }
                 },
                 State::SkipChunk { remaining } => {
                     let used = rest
@@ -255,7 +278,7 @@ impl Session {
                     }
                     used
                 }
-                _ => match self.line(rest) {
+                _ => match self.line(now, rest) {
                     Some(used) => used,
                     None => break,
                 },
@@ -275,6 +298,14 @@ impl Session {
         self.state = State::Command;
         self.reset_transaction();
         self.deadline = now + self.config.limits.command_timeout;
+        // The upstream refused the token itself (checked only after DATA): a failed
+        // authentication like a bad AUTH exchange.
+        if verdict.code() == 535 {
+            self.auth_failures += 1;
+            if self.auth_failures >= self.config.limits.max_auth_failures {
+                self.close_with(&reply::TOO_MANY_AUTH_FAILURES);
+            }
+        }
     }
 
     /// The TLS handshake after `StartTls` completed: RFC 3207 §4.2 discards all
@@ -291,9 +322,17 @@ impl Session {
         self.deadline = now + self.config.limits.command_timeout;
     }
 
-    /// Time passed: closes an idle session at its deadline.
+    /// Time passed: greets after the pause; closes a session at its deadline.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.poll_timeout().is_some_and(|deadline| now >= deadline) {
+        if self.poll_timeout().is_none_or(|deadline| now < deadline) {
+            return;
+        }
+        if matches!(self.state, State::Greeting) {
+            let greeting = self.config.greeting.clone();
+            self.transmit.extend_from_slice(&greeting);
+            self.state = State::Command;
+            self.deadline = now + self.config.limits.command_timeout;
+        } else {
             self.close_with(&reply::IDLE_TIMEOUT);
         }
     }
@@ -355,8 +394,17 @@ impl Session {
     /// When `handle_timeout` must next be called; `None` while the session waits on the
     /// driver (upstream call, TLS handshake) or is closed.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.state {
+        let limits = &self.config.limits;
+        match &self.state {
             State::Submitted | State::TlsPending | State::Closed => None,
+            // The base time plus a second per `min_data_rate` bytes received.
+            State::Data {
+                started, received, ..
+            } => Some(
+                *started
+                    + limits.command_timeout
+                    + Duration::from_secs(received / limits.min_data_rate.max(1)),
+            ),
             _ => Some(self.deadline),
         }
     }
@@ -383,8 +431,10 @@ impl Session {
     /// Between transactions: nothing the client sent is waiting for an answer that
     /// closing now would lose.
     fn is_idle(&self) -> bool {
-        matches!(self.state, State::Command | State::Auth(_))
-            && self.transaction.is_none()
+        matches!(
+            self.state,
+            State::Greeting | State::Command | State::Auth(_)
+        ) && self.transaction.is_none()
             && !self.framer.is_discarding()
     }
 
@@ -393,7 +443,7 @@ impl Session {
     }
 
     /// Takes one line from `rest`: `Some(consumed)`, or `None` if the line is incomplete.
-    fn line(&mut self, rest: &[u8]) -> Option<usize> {
+    fn line(&mut self, now: Instant, rest: &[u8]) -> Option<usize> {
         let in_sasl = self.in_sasl();
         match self.framer.next(rest, in_sasl, &self.config.limits) {
             Framed::Line {
@@ -401,7 +451,9 @@ impl Session {
                 used,
                 pipelined_after,
             } => {
-                self.complete_line(line, pipelined_after);
+                // A whole line restarts the clock; its bytes dripping in did not.
+                self.deadline = now + self.config.limits.command_timeout;
+                self.complete_line(now, line, pipelined_after);
                 Some(used)
             }
             Framed::Incomplete => None,
@@ -429,7 +481,7 @@ impl Session {
     }
 
     /// A whole line, without its LF.
-    fn complete_line(&mut self, line: &[u8], pipelined_after: bool) {
+    fn complete_line(&mut self, now: Instant, line: &[u8], pipelined_after: bool) {
         let Some(line) = line.strip_suffix(b"\r") else {
             return self.bad_line();
         };
@@ -437,7 +489,7 @@ impl Session {
             return self.bad_line();
         }
         match std::mem::replace(&mut self.state, State::Command) {
-            State::Command => self.command(line, pipelined_after),
+            State::Command => self.command(now, line, pipelined_after),
             State::Auth(sasl) => self.sasl(sasl.step(line)),
             other => self.state = other,
         }
@@ -452,7 +504,7 @@ impl Session {
 
     // --- Commands -------------------------------------------------------------------
 
-    fn command(&mut self, line: &[u8], pipelined_after: bool) {
+    fn command(&mut self, now: Instant, line: &[u8], pipelined_after: bool) {
         let command = match command::parse(line) {
             Ok(command) => command,
             Err(_) if self.shutting_down && self.transaction.is_none() => {
@@ -485,7 +537,7 @@ impl Session {
                 params,
             } => self.mail(reverse_path, params.size),
             Command::Rcpt { forward_path } => self.rcpt(forward_path),
-            Command::Data => self.data(),
+            Command::Data => self.data(now),
             Command::Bdat { size } => {
                 self.refuse(reply::BDAT_NOT_SUPPORTED);
                 if size > self.config.limits.max_message_size as u64 {
@@ -570,8 +622,14 @@ impl Session {
         }
     }
 
+    /// A failed authentication: its reply, and the end after too many.
     fn auth_failed(&mut self, reply: Reply) {
         self.notices.push(Notice::AuthFailed);
+        self.auth_failures += 1;
+        if self.auth_failures >= self.config.limits.max_auth_failures {
+            self.send(&reply);
+            return self.close_with(&reply::TOO_MANY_AUTH_FAILURES);
+        }
         self.refuse(reply);
     }
 
@@ -637,7 +695,7 @@ impl Session {
         self.send(&reply::RECIPIENT_OK);
     }
 
-    fn data(&mut self) {
+    fn data(&mut self, now: Instant) {
         if self.may_transact().is_none() {
             return;
         }
@@ -658,19 +716,23 @@ impl Session {
         self.state = State::Data {
             receiver: data::Receiver::new(limits.max_message_size, limits.bare_lf),
             transaction,
+            started: now,
+            received: 0,
         };
         self.send(&reply::START_DATA);
     }
 
     /// The end of DATA: the message goes upstream, or is refused here.
-    fn finish_data(&mut self) {
+    fn finish_data(&mut self, now: Instant) {
         let State::Data {
             receiver,
             transaction,
+            ..
         } = std::mem::replace(&mut self.state, State::Command)
         else {
             return;
         };
+        self.deadline = now + self.config.limits.command_timeout;
         self.messages += 1;
         match receiver.outcome() {
             Outcome::TooBig => self.reject_message(&reply::MESSAGE_TOO_BIG),

@@ -855,3 +855,125 @@ fn notices_tell_the_driver_what_to_count() {
     );
     assert!(d.session.take_notices().is_empty(), "taken once");
 }
+
+#[test]
+fn adversarial_greet_pause_refuses_a_client_that_talks_first() {
+    let limits = Limits {
+        greet_pause: Duration::from_secs(3),
+        ..Limits::default()
+    };
+    let config = Rc::new(SessionConfig::new(
+        "mx.test",
+        limits,
+        Mode::Submission(AuthPolicy::default()),
+    ));
+    let start = Instant::now();
+    // Patient: the greeting comes at the end of the pause.
+    let mut patient = Session::new(Rc::clone(&config), start);
+    assert_eq!(patient.transmit(), b"");
+    assert_eq!(patient.poll_timeout(), Some(start + Duration::from_secs(3)));
+    patient.handle_timeout(start + Duration::from_secs(1));
+    assert_eq!(patient.transmit(), b"", "not before the pause ends");
+    patient.handle_timeout(start + Duration::from_secs(3));
+    assert_eq!(patient.transmit(), b"220 mx.test ESMTP\r\n");
+    patient.transmitted();
+    assert_eq!(patient.handle_bytes(start, b"NOOP\r\n"), 6);
+    assert!(patient.transmit().starts_with(b"250 "));
+    // Impatient: whatever it sent is refused unread, and the session ends.
+    let mut eager = Session::new(config, start);
+    eager.handle_bytes(start, b"EHLO spam\r\nMAIL FROM:<a@b.c>\r\n");
+    assert_eq!(
+        eager.transmit(),
+        b"554 5.5.0 Protocol error: client talked before the greeting, closing connection\r\n"
+    );
+    assert!(eager.is_closed());
+}
+
+#[test]
+fn adversarial_auth_failures_end_the_session_after_the_limit() {
+    let mut d = Dialog::tls();
+    d.send("EHLO c\r\n");
+    let bad = STANDARD.encode(b"\0APP\0");
+    assert!(d.send(&format!("AUTH PLAIN {bad}\r\n")).starts_with("535"));
+    assert!(d.send("AUTH PLAIN !!!\r\n").starts_with("501"));
+    let out = d.send(&format!("AUTH PLAIN {bad}\r\n"));
+    assert_eq!(
+        Dialog::codes(&out),
+        ["535 5.7.8", "421 4.7.0"],
+        "the third failure gets its reply, then the end"
+    );
+    assert!(d.session.is_closed());
+}
+
+#[test]
+fn adversarial_tokens_refused_upstream_count_as_auth_failures() {
+    let limits = Limits {
+        max_auth_failures: 2,
+        ..Limits::default()
+    };
+    let mut d = Dialog::builder().limits(limits).authenticated().build();
+    let refused = Reply::new(535, "5.7.8", "Bad application code or API token");
+    for round in 1..=2 {
+        d.send("MAIL FROM:<a@b.c>\r\nRCPT TO:<r@b.c>\r\nDATA\r\nx\r\n.\r\n");
+        let out = d.verdict(&refused);
+        if round == 1 {
+            assert_eq!(Dialog::codes(&out), ["535 5.7.8"]);
+            assert!(!d.session.is_closed());
+        } else {
+            assert_eq!(Dialog::codes(&out), ["535 5.7.8", "421 4.7.0"]);
+            assert!(d.session.is_closed());
+        }
+    }
+}
+
+#[test]
+fn adversarial_slow_drip_a_line_dribbled_does_not_restart_the_clock() {
+    let limits = Limits {
+        command_timeout: Duration::from_secs(10),
+        ..Limits::default()
+    };
+    let mut d = Dialog::with_limits(limits);
+    let start = d.now;
+    for (i, byte) in b"NOOP".iter().enumerate() {
+        d.now = start + Duration::from_secs(3 * i as u64);
+        d.send_bytes(&[*byte]);
+    }
+    assert_eq!(
+        d.session.poll_timeout(),
+        Some(start + Duration::from_secs(10))
+    );
+    d.session.handle_timeout(start + Duration::from_secs(10));
+    assert_eq!(d.output(), "421 4.4.2 Idle timeout, closing connection\r\n");
+    // A whole line does restart it.
+    let mut d = Dialog::with_limits(Limits {
+        command_timeout: Duration::from_secs(10),
+        ..Limits::default()
+    });
+    d.now += Duration::from_secs(9);
+    d.send("NOOP\r\n");
+    assert_eq!(
+        d.session.poll_timeout(),
+        Some(d.now + Duration::from_secs(10))
+    );
+}
+
+#[test]
+fn adversarial_slow_drip_in_data_gets_a_second_per_min_data_rate_bytes() {
+    let limits = Limits {
+        command_timeout: Duration::from_secs(10),
+        min_data_rate: 100,
+        ..Limits::default()
+    };
+    let mut d = Dialog::builder().limits(limits).authenticated().build();
+    d.send("MAIL FROM:<a@b.c>\r\nRCPT TO:<r@b.c>\r\nDATA\r\n");
+    let started = d.now;
+    d.send_bytes(&[b'x'; 250]);
+    assert_eq!(
+        d.session.poll_timeout(),
+        Some(started + Duration::from_secs(12)),
+        "10 s plus 2 s for 250 bytes at 100 bytes/s"
+    );
+    d.session.handle_timeout(started + Duration::from_secs(12));
+    assert_eq!(d.output(), "421 4.4.2 Idle timeout, closing connection\r\n");
+    assert!(d.submitted.is_empty());
+}

@@ -161,6 +161,28 @@ impl Smtp {
         }
     }
 
+    /// Whether a reply (or the end) is waiting, without blocking for long.
+    pub fn is_closed_or_replied(&mut self) -> bool {
+        if !self.buffer.is_empty() {
+            return true;
+        }
+        let Some(Stream::Plain(tcp)) = self.stream.as_ref() else {
+            return false;
+        };
+        let _ = tcp.set_nonblocking(true);
+        let mut byte = [0u8; 1];
+        let seen = match std::io::Read::read(&mut &*tcp, &mut byte) {
+            Ok(0) => true,
+            Ok(_) => {
+                self.buffer.push(byte[0]);
+                true
+            }
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        };
+        let _ = tcp.set_nonblocking(false);
+        seen
+    }
+
     /// True when the server closed the connection (EOF or reset) with nothing more sent.
     pub fn is_closed(&mut self) -> bool {
         if !self.buffer.is_empty() {
