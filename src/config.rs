@@ -97,6 +97,15 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", env = "SMTPGATE_COMMAND_TIMEOUT", default_value = "300s", value_parser = parse_duration)]
     pub command_timeout: Duration,
 
+    /// Connections open at once in the process; the next gets 421 4.7.0 and is closed.
+    #[arg(long, value_name = "N", env = "SMTPGATE_MAX_CONNECTIONS", allow_negative_numbers = true, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub max_connections: u32,
+
+    /// Connections open at once from one client address (after PROXY; loopback
+    /// exempt; 0: no cap); the next gets 421 4.7.0 and is closed.
+    #[arg(long, value_name = "N", env = "SMTPGATE_MAX_CONNECTIONS_PER_IP", allow_negative_numbers = true, default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
+    pub max_connections_per_ip: u32,
+
     /// Silence required before the greeting (e.g. 3s; 0 turns it off): a client that
     /// talks first gets 554 5.5.0 and is closed.
     #[arg(long, value_name = "DURATION", env = "SMTPGATE_GREET_PAUSE", default_value = "0s", value_parser = humantime::parse_duration)]
@@ -368,6 +377,9 @@ pub struct Config {
     pub fanout_concurrency: usize,
     /// How long a drain may take before the sessions left are closed.
     pub drain_timeout: Duration,
+    /// Connections at once: in the process, and from one address (0: no cap).
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
     /// How long an idle shard spins before sleeping (`None`: it sleeps at once).
     pub spin_before_park: Option<Duration>,
     pub hostname: String,
@@ -503,6 +515,8 @@ impl Config {
             shards,
             fanout_concurrency: usize::from(args.fanout_concurrency),
             drain_timeout: args.drain_timeout,
+            max_connections: args.max_connections as usize,
+            max_connections_per_ip: args.max_connections_per_ip as usize,
             spin_before_park: args.spin_before_park.filter(|d| !d.is_zero()),
             hostname,
             limits,

@@ -51,6 +51,8 @@ fn help_documents_every_flag() {
         "--admin",
         "--log-format",
         "--greet-pause",
+        "--max-connections",
+        "--max-connections-per-ip",
         "--max-auth-failures",
         "--min-data-rate",
         "--dev",
@@ -100,6 +102,11 @@ fn invalid_values_exit_non_zero_with_one_line_naming_the_flag() {
             "--max-auth-failures",
         ),
         (&["--dev", "--min-data-rate", "0"], "--min-data-rate"),
+        (&["--dev", "--max-connections", "0"], "--max-connections"),
+        (
+            &["--dev", "--max-connections-per-ip", "-1"],
+            "--max-connections-per-ip",
+        ),
         (
             &["--dev", "--max-messages-per-connection", "-1"],
             "--max-messages-per-connection",

@@ -193,3 +193,51 @@ fn adversarial_slow_drip_is_cut_off_at_the_command_timeout() {
     }
     assert_code(&smtp.read_reply(), "421 4.4.2");
 }
+
+#[test]
+fn adversarial_connection_caps_refuse_the_next_and_spare_the_open_ones() {
+    let upstream = TestUpstream::start(Behavior::Accept);
+    let gateway = Gateway::start_with(&upstream.url(), &["--max-connections", "2"]);
+    let mut first = Smtp::connect(gateway.addr);
+    let _second = Smtp::connect(gateway.addr);
+    let third = Smtp::connect(gateway.addr);
+    assert_code(&third.greeting, "421 4.7.0");
+    // The open ones are untouched.
+    assert_code(&first.cmd("NOOP"), "250");
+    drop(first);
+    eventually("a place is free again", || {
+        Smtp::connect(gateway.addr).greeting.starts_with("220")
+    });
+}
+
+#[test]
+fn adversarial_per_address_cap_counts_the_proxy_source() {
+    let upstream = TestUpstream::start(Behavior::Accept);
+    let gateway = Gateway::start_with(
+        &upstream.url(),
+        &[
+            "--max-connections-per-ip",
+            "2",
+            "--proxy-trusted",
+            "127.0.0.1/32",
+        ],
+    );
+    let from = |source: &str| {
+        let mut smtp = Smtp::connect_silent(gateway.addr);
+        smtp.write_raw(format!("PROXY TCP4 {source} 10.0.0.1 5555 587\r\n").as_bytes());
+        let greeting = smtp.read_reply();
+        (smtp, greeting)
+    };
+    let (_a, first) = from("198.51.100.7");
+    let (_b, second) = from("198.51.100.7");
+    let (_c, third) = from("198.51.100.7");
+    assert_code(&first, "220");
+    assert_code(&second, "220");
+    assert_code(&third, "421 4.7.0");
+    let (_d, other) = from("198.51.100.8");
+    assert_code(&other, "220");
+    // The balancer's own health check (loopback) is exempt.
+    let mut local = Smtp::connect_silent(gateway.addr);
+    local.write_raw(b"PROXY UNKNOWN\r\n");
+    assert_code(&local.read_reply(), "220");
+}

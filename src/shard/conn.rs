@@ -14,7 +14,7 @@ use super::message_log::{Origin, Record};
 use super::metrics::Rejection;
 use super::proxied;
 use crate::proxy::Source;
-use crate::smtp::{Event, Notice, Session};
+use crate::smtp::{Event, Notice, Session, reply};
 use crate::tls::Io;
 
 type ServerIo = Io<futures_rustls::server::TlsStream<TcpStream>>;
@@ -114,6 +114,9 @@ pub async fn serve(mut tcp: TcpStream, ctx: Rc<ShardContext>, listener: Rc<Liste
     } else {
         peer
     };
+    // The caps: a connection over one gets 421 (after the handshake on implicit TLS, so
+    // the client can read it), its session never begins.
+    let admitted = ctx.admission.admit(client.ip());
     let mut io: ServerIo = Io::Plain(tcp);
     if listener.handshake_first() {
         match ctx.lifecycle.until_stopped(handshake(&mut io, &ctx)).await {
@@ -126,11 +129,25 @@ pub async fn serve(mut tcp: TcpStream, ctx: Rc<ShardContext>, listener: Rc<Liste
             None => return,
         }
     }
-    let mut session = Session::accept(listener.session(), Instant::now(), client.ip());
-    if session.is_closed() {
-        metrics.rejected(Rejection::RelayDenied);
-        tracing::info!(shard = ctx.id, %client, listener = %listener.kind, "connection refused");
-    }
+    let (mut session, _admitted) = match admitted {
+        Ok(admitted) => {
+            let session = Session::accept(listener.session(), Instant::now(), client.ip());
+            if session.is_closed() {
+                metrics.rejected(Rejection::RelayDenied);
+                tracing::info!(shard = ctx.id, %client, listener = %listener.kind, "connection refused");
+            }
+            (session, Some(admitted))
+        }
+        Err(cap) => {
+            metrics.rejected(cap);
+            tracing::info!(shard = ctx.id, %client, listener = %listener.kind, reason = ?cap, "connection refused");
+            let refusal = &reply::TOO_MANY_CONNECTIONS;
+            (
+                Session::refused(listener.session(), Instant::now(), refusal),
+                None,
+            )
+        }
+    };
     let mut input = Input::new();
     let origin = Origin {
         session: ctx.next_session(),

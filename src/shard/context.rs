@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bumpalo::Bump;
 use futures_rustls::TlsAcceptor;
 
+use super::admission::Admission;
 use super::lifecycle::Lifecycle;
 use super::message_log::{self, EmailIds, Origin, Record};
 use super::metrics::{ShardMetrics, Telemetry};
@@ -23,6 +24,8 @@ pub struct ShardContext {
     pub id: usize,
     /// Every shard's counters; this shard writes only its own (`metrics`).
     telemetry: Arc<Telemetry>,
+    /// The process's connection caps.
+    pub admission: Arc<Admission>,
     /// Open connections and the drain.
     pub lifecycle: Rc<Lifecycle>,
     /// Which peers begin with a PROXY header.
@@ -49,12 +52,14 @@ impl ShardContext {
         id: usize,
         config: &Config,
         telemetry: Arc<Telemetry>,
+        admission: Arc<Admission>,
         tls: Option<TlsAcceptor>,
         channel: Channel,
     ) -> Self {
         Self {
             id,
             telemetry,
+            admission,
             lifecycle: Rc::new(Lifecycle::default()),
             proxy: config.proxy.clone(),
             tls: RefCell::new(tls),

@@ -23,16 +23,28 @@ pub enum Rejection {
     RelayDenied,
     /// The implicit-TLS handshake failed.
     Tls,
+    /// `--max-connections` reached.
+    TooManyConnections,
+    /// `--max-connections-per-ip` reached for the client's address.
+    TooManyFromAddress,
 }
 
 impl Rejection {
-    const ALL: [Self; 3] = [Self::Proxy, Self::RelayDenied, Self::Tls];
+    const ALL: [Self; 5] = [
+        Self::Proxy,
+        Self::RelayDenied,
+        Self::Tls,
+        Self::TooManyConnections,
+        Self::TooManyFromAddress,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Self::Proxy => "proxy",
             Self::RelayDenied => "relay_denied",
             Self::Tls => "tls_handshake",
+            Self::TooManyConnections => "max_connections",
+            Self::TooManyFromAddress => "max_connections_per_ip",
         }
     }
 }

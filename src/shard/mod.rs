@@ -4,6 +4,7 @@
 //! Every shard reports ready (or its error) before `start` returns.
 #![allow(clippy::disallowed_methods)] // An IO layer: it may read the clock.
 
+mod admission;
 mod conn;
 mod context;
 mod cpus;
@@ -28,6 +29,7 @@ use crate::tls::{Identity, TlsError, UpstreamTrust};
 use crate::upstream::channel::ChannelConfig;
 use crate::upstream::{Channel, Target, sink};
 
+use admission::Admission;
 use context::ShardContext;
 use futures_util::StreamExt as _;
 use lifecycle::{Control, ControlReceiver, ControlSender};
@@ -154,6 +156,7 @@ impl Server {
 struct Blueprint {
     listeners: Vec<ListenerConfig>,
     telemetry: Arc<Telemetry>,
+    admission: Arc<Admission>,
     hostname: String,
     config: Config,
     identity: Option<Identity>,
@@ -200,6 +203,10 @@ pub fn start_with(config: &Config, telemetry: Arc<Telemetry>) -> Result<Server, 
     let blueprint = Arc::new(Blueprint {
         listeners: listeners.clone(),
         telemetry: Arc::clone(&telemetry),
+        admission: Arc::new(Admission::new(
+            config.max_connections,
+            config.max_connections_per_ip,
+        )),
         hostname: config.hostname.clone(),
         config: config.clone(),
         identity,
@@ -397,7 +404,10 @@ fn setup_shard(
         connected: Arc::clone(&blueprint.telemetry.shards[id].upstream_connected),
     });
     let telemetry = Arc::clone(&blueprint.telemetry);
-    let ctx = Rc::new(ShardContext::new(id, config, telemetry, acceptor, channel));
+    let admission = Arc::clone(&blueprint.admission);
+    let ctx = Rc::new(ShardContext::new(
+        id, config, telemetry, admission, acceptor, channel,
+    ));
     // One `Listener` per kind, shared by that kind's addresses.
     let mut kinds: Vec<Rc<Listener>> = Vec::new();
     let mut listeners = Vec::new();

@@ -158,6 +158,9 @@ pub const TALKED_FIRST: Reply = Reply::new(
     "5.5.0",
     "Protocol error: client talked before the greeting, closing connection",
 );
+/// `--max-connections` or `--max-connections-per-ip` reached.
+pub const TOO_MANY_CONNECTIONS: Reply =
+    Reply::new(421, "4.7.0", "Too many connections, try again later");
 /// `--max-auth-failures` reached.
 pub const TOO_MANY_AUTH_FAILURES: Reply = Reply::new(
     421,

@@ -233,12 +233,18 @@ impl Session {
     /// a session, or, when the listener does not serve that client, its refusal in
     /// place of the greeting and the end.
     pub fn accept(config: Rc<SessionConfig>, now: Instant, peer: IpAddr) -> Self {
-        let refusal = config.refusal_for(peer);
-        let mut session = Self::new(config, now);
-        if let Some(refusal) = refusal {
-            session.transmit.clear();
-            session.close_with(&refusal);
+        match config.refusal_for(peer) {
+            Some(refusal) => Self::refused(config, now, &refusal),
+            None => Self::new(config, now),
         }
+    }
+
+    /// A connection refused before its session began (a cap, an allow-list): `reply`
+    /// instead of the greeting, then the end.
+    pub fn refused(config: Rc<SessionConfig>, now: Instant, reply: &Reply) -> Self {
+        let mut session = Self::new(config, now);
+        session.transmit.clear();
+        session.close_with(reply);
         session
     }
 
