@@ -57,6 +57,9 @@ impl Default for Envelope<'_> {
 /// Structural caps that mail-parser does not enforce itself.
 #[derive(Clone, Copy, Debug)]
 pub struct MimeLimits {
+    /// The top-level header block, in bytes (checked before parsing).
+    pub max_header_block: usize,
+    /// Header fields in the whole message, every part's included.
     pub max_headers: usize,
     pub max_parts: usize,
     pub max_depth: usize,
@@ -65,9 +68,10 @@ pub struct MimeLimits {
 impl Default for MimeLimits {
     fn default() -> Self {
         Self {
-            max_headers: 1000,
-            max_parts: 1000,
-            max_depth: 32,
+            max_header_block: 1 << 20,
+            max_headers: 10_000,
+            max_parts: 10_000,
+            max_depth: 100,
         }
     }
 }
@@ -77,7 +81,14 @@ impl Default for MimeLimits {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MimeError {
     Unparseable,
-    TooComplex,
+    /// The top-level header block is over this many bytes.
+    HeaderBlockTooBig(usize),
+    /// More header fields than this, over all parts.
+    TooManyHeaders(usize),
+    /// More MIME parts than this.
+    TooManyParts(usize),
+    /// MIME nesting deeper than this.
+    TooDeep(usize),
     /// A provider header that cannot be honoured.
     Dialect(DialectError),
 }
@@ -86,7 +97,18 @@ impl MimeError {
     pub fn reply(&self) -> Reply {
         match self {
             Self::Unparseable => reply::MIME_UNPARSEABLE,
-            Self::TooComplex => reply::MIME_TOO_COMPLEX,
+            Self::HeaderBlockTooBig(max) => {
+                reply::header_too_big(&format!("Header block exceeds {max} bytes"))
+            }
+            Self::TooManyHeaders(max) => {
+                reply::message_too_complex(&format!("Message has more than {max} header fields"))
+            }
+            Self::TooManyParts(max) => {
+                reply::message_too_complex(&format!("Message has more than {max} MIME parts"))
+            }
+            Self::TooDeep(max) => {
+                reply::message_too_complex(&format!("MIME nesting deeper than {max} levels"))
+            }
             Self::Dialect(error) => error.reply(),
         }
     }
@@ -129,6 +151,7 @@ pub fn map<'a>(
     limits: &MimeLimits,
     scratch: &Bump,
 ) -> Result<Mapped<'a>, MimeError> {
+    check_header_block(body, limits)?;
     let message = MessageParser::new()
         .parse(body)
         .ok_or(MimeError::Unparseable)?;
@@ -228,21 +251,39 @@ fn map_parsed<'a>(
     })
 }
 
+/// The top-level header block must end (at its empty line) within the limit; checked
+/// before mail-parser reads it.
+fn check_header_block(body: &[u8], limits: &MimeLimits) -> Result<(), MimeError> {
+    let max = limits.max_header_block;
+    if body.len() <= max || body.starts_with(b"\r\n") {
+        return Ok(());
+    }
+    let window = &body[..max.saturating_add(4).min(body.len())];
+    match memchr::memmem::find(window, b"\r\n\r\n") {
+        Some(_) => Ok(()),
+        None => Err(MimeError::HeaderBlockTooBig(max)),
+    }
+}
+
 /// Header count, part count and MIME depth, nested messages included.
 fn check_structure(message: &Message<'_>, limits: &MimeLimits) -> Result<(), MimeError> {
-    let mut parts = 0usize;
+    let (mut parts, mut headers) = (0usize, 0usize);
     // (message, part id, depth): an explicit stack, so hostile nesting cannot overflow.
     let mut stack: Vec<(&Message<'_>, u32, usize)> = vec![(message, 0, 0)];
     while let Some((msg, id, depth)) = stack.pop() {
         parts += 1;
-        if parts > limits.max_parts || depth > limits.max_depth {
-            return Err(MimeError::TooComplex);
+        if parts > limits.max_parts {
+            return Err(MimeError::TooManyParts(limits.max_parts));
+        }
+        if depth > limits.max_depth {
+            return Err(MimeError::TooDeep(limits.max_depth));
         }
         let Some(part) = msg.parts.get(id as usize) else {
             continue;
         };
-        if part.headers.len() > limits.max_headers {
-            return Err(MimeError::TooComplex);
+        headers += part.headers.len();
+        if headers > limits.max_headers {
+            return Err(MimeError::TooManyHeaders(limits.max_headers));
         }
         match &part.body {
             PartType::Multipart(children) => {
@@ -314,21 +355,58 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused() {
         let mut eml = String::new();
-        for i in 0..40 {
+        for i in 0..105 {
             eml.push_str(&format!(
                 "Content-Type: multipart/mixed; boundary=\"b{i}\"\n\n--b{i}\n"
             ));
         }
         eml.push_str("Content-Type: text/plain\n\nx\n");
-        assert_eq!(refusal(eml.as_bytes()), Some(MimeError::TooComplex));
+        let eml = eml.replace('\n', "\r\n");
+        assert_eq!(refusal(eml.as_bytes()), Some(MimeError::TooDeep(100)));
+        assert_eq!(
+            MimeError::TooDeep(100).reply().to_string(),
+            "550 5.6.0 MIME nesting deeper than 100 levels"
+        );
     }
 
     #[test]
     fn too_many_headers_are_refused() {
-        let eml = "X-A: 1\r\n".repeat(1001) + "\r\nbody\r\n";
-        assert_eq!(refusal(eml.as_bytes()), Some(MimeError::TooComplex));
-        let fine = "X-A: 1\r\n".repeat(999) + "\r\nbody\r\n";
+        let eml = "X-A: 1\r\n".repeat(10_001) + "\r\nbody\r\n";
+        assert_eq!(
+            refusal(eml.as_bytes()),
+            Some(MimeError::TooManyHeaders(10_000))
+        );
+        let fine = "X-A: 1\r\n".repeat(9_999) + "\r\nbody\r\n";
         assert_eq!(refusal(fine.as_bytes()), None);
+    }
+
+    #[test]
+    fn a_header_block_over_a_mebibyte_is_552() {
+        let folded = format!("X-Long: {}\r\n", " x\r\n".repeat(300_000));
+        let eml = folded + "\r\nbody\r\n";
+        assert!(eml.len() > 1 << 20);
+        let error = refusal(eml.as_bytes()).expect("refused");
+        assert_eq!(error, MimeError::HeaderBlockTooBig(1 << 20));
+        assert_eq!(
+            error.reply().to_string(),
+            "552 5.3.4 Header block exceeds 1048576 bytes"
+        );
+        // A big body under a small header block is fine.
+        let big_body = format!("Subject: s\r\n\r\n{}", "body line\r\n".repeat(200_000));
+        assert_eq!(refusal(big_body.as_bytes()), None);
+    }
+
+    #[test]
+    fn too_many_parts_are_refused() {
+        let mut eml = String::from("Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n");
+        for _ in 0..10_001 {
+            eml.push_str("--b\r\nContent-Type: text/plain\r\n\r\nx\r\n");
+        }
+        eml.push_str("--b--\r\n");
+        assert_eq!(
+            refusal(eml.as_bytes()),
+            Some(MimeError::TooManyParts(10_000))
+        );
     }
 }
 

@@ -258,11 +258,6 @@ pub const BARE_LINE_ENDING: Reply = Reply::new(
     "Message contains a bare CR or LF; send lines ending in CRLF",
 );
 pub const MIME_UNPARSEABLE: Reply = Reply::new(550, "5.6.0", "Message could not be parsed");
-pub const MIME_TOO_COMPLEX: Reply = Reply::new(
-    550,
-    "5.6.0",
-    "Message structure exceeds limits (headers, MIME parts or depth)",
-);
 
 // --- Provider extension headers (dialects.md, "Bad input") ------------------------------
 // The texts name the header and the problem; they carry a sender's strings, so they are
@@ -286,6 +281,11 @@ pub fn bad_header_address(text: &str) -> Reply {
 /// A provider header over its size limit.
 pub fn header_too_big(text: &str) -> Reply {
     Reply::with_text(552, "5.3.4", sanitize_text(text))
+}
+
+/// A message whose structure is over a limit (header fields, MIME parts, nesting).
+pub fn message_too_complex(text: &str) -> Reply {
+    Reply::with_text(550, "5.6.0", sanitize_text(text))
 }
 
 #[cfg(test)]
