@@ -188,7 +188,7 @@ pub const BARE_LINE_ENDING_IN_COMMAND: Reply = Reply::new(
     "5.5.2",
     "Command line must end with CRLF and contain no bare CR or NUL",
 );
-pub const UNRECOGNIZED: Reply = Reply::new(500, "5.5.2", "Command unrecognized");
+pub const UNRECOGNIZED: Reply = Reply::new(500, "5.5.1", "Command unrecognized");
 pub const NOT_SMTP: Reply = Reply::new(500, "5.5.1", "This is an SMTP server, closing connection");
 pub const SYNTAX: Reply = Reply::new(501, "5.5.4", "Syntax error in parameters or arguments");
 pub const HELO_SYNTAX: Reply = Reply::new(501, "5.5.4", "Syntax: EHLO hostname");

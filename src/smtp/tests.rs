@@ -412,7 +412,7 @@ fn bare_lf_and_nul_in_commands() {
 #[test]
 fn unknown_and_misc_commands() {
     let mut d = Dialog::new();
-    assert!(d.send("FROB\r\n").starts_with("500 5.5.2"));
+    assert!(d.send("FROB\r\n").starts_with("500 5.5.1"));
     assert!(d.send("vrfy someone\r\n").starts_with("252 2.5.0"));
     assert!(d.send("HELP\r\n").starts_with("214 2.0.0"));
     assert!(d.send("RSET\r\n").starts_with("250 2.0.0"));
@@ -428,7 +428,7 @@ fn too_many_errors_close_the_session() {
     let out = d.send(&"FROB\r\n".repeat(25));
     let codes = Dialog::codes(&out);
     assert_eq!(codes.len(), 21);
-    assert!(codes[..20].iter().all(|c| *c == "500 5.5.2"));
+    assert!(codes[..20].iter().all(|c| *c == "500 5.5.1"));
     assert_eq!(codes[20], "421 4.7.0");
     assert!(d.session.is_closed());
 }

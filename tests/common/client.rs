@@ -112,6 +112,13 @@ impl Smtp {
         self.stream.as_mut().expect("connected")
     }
 
+    /// Writes, reporting (rather than failing on) a connection the server closed.
+    pub fn try_write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let stream = self.stream();
+        stream.write_all(bytes)?;
+        stream.flush()
+    }
+
     pub fn write_raw(&mut self, bytes: &[u8]) {
         let stream = self.stream();
         stream.write_all(bytes).expect("write");
