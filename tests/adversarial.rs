@@ -614,3 +614,59 @@ fn row_52_a_garbage_certificate_on_reload_keeps_the_old_one() {
     assert_code(&smtp.cmd("EHLO c"), "250");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const SMTPUTF8_SCRIPT: &str = r#"
+import smtplib, ssl, sys
+from email.message import EmailMessage
+from email import policy
+
+port, cafile = int(sys.argv[1]), sys.argv[2]
+context = ssl.create_default_context(cafile=cafile)
+msg = EmailMessage(policy=policy.SMTPUTF8)
+msg["From"] = "Jörg <jörg@bücher.example>"
+msg["To"] = "用户@例子.example"
+msg["Subject"] = "Grüße aus Köln"
+msg.set_content("Hallo")
+with smtplib.SMTP("localhost", port) as smtp:
+    smtp.starttls(context=context)
+    smtp.ehlo()
+    assert smtp.has_extn("smtputf8"), smtp.esmtp_features
+    smtp.login("APP-UTF8", "tok")
+    refused = smtp.send_message(msg)
+    assert refused == {}, refused
+    print("sent")
+"#;
+
+#[test]
+fn row_34_utf8_addresses_and_headers_end_to_end_with_smtputf8() {
+    let (upstream, gateway) = gateway(&[]);
+    let mut smtp = gateway.login();
+    assert_code(&smtp.cmd("MAIL FROM:<jörg@example.com>"), "553 5.6.7");
+    let ca = std::env::temp_dir().join(format!("smtpgate-utf8-{}.pem", std::process::id()));
+    std::fs::write(&ca, &gateway.cert_pem).expect("write CA");
+    let output = std::process::Command::new("python3")
+        .args(["-c", SMTPUTF8_SCRIPT, &gateway.addr.port().to_string()])
+        .arg(&ca)
+        .output()
+        .expect("python3 runs");
+    let _ = std::fs::remove_file(&ca);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let request = upstream.only_call().request;
+    match &transactional(&request).target {
+        Some(smtpgate::notify::notify_transactional::Target::Users(list)) => {
+            assert_eq!(list.list, ["用户@例子.example"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let payload = payload(&request);
+    assert_eq!(payload.subject["default"], "Grüße aus Köln");
+    let from = payload.from.as_ref().expect("from");
+    assert_eq!(
+        (from.name.as_str(), from.email.as_str()),
+        ("Jörg", "jörg@bücher.example")
+    );
+}

@@ -1,8 +1,10 @@
 //! Parses one command line (CRLF already stripped) into a `Command` that borrows from it.
 //!
 //! Verbs and ESMTP parameter keywords are case-insensitive. The parser is strict where
-//! leniency would be unsafe (unknown parameters, non-ASCII addresses without SMTPUTF8)
-//! and lenient where real clients differ harmlessly (`MAIL FROM: <a@b>` with a space).
+//! leniency would be unsafe (unknown parameters, malformed addresses) and lenient where
+//! real clients differ harmlessly (`MAIL FROM: <a@b>` with a space). Addresses may be
+//! UTF-8 (RFC 6531); whether the transaction allows it (`SMTPUTF8` on its MAIL) is the
+//! session's decision, so a non-ASCII address without it is `553 5.6.7` there.
 
 use super::reply::{self, Reply};
 
@@ -46,6 +48,8 @@ pub enum Mechanism {
 pub struct MailParams {
     /// `SIZE=`: the client's estimate of the message size.
     pub size: Option<u64>,
+    /// `SMTPUTF8` (RFC 6531): UTF-8 addresses and headers in this transaction.
+    pub smtputf8: bool,
 }
 
 /// Why a line is not a command we can run; each maps to one precise reply.
@@ -226,9 +230,7 @@ fn address(path: &[u8], null_allowed: bool) -> Result<&str, Option<CommandError>
     if path.len() > MAX_PATH {
         return Err(None);
     }
-    if !path.is_ascii() {
-        return Err(Some(CommandError::NonAsciiAddress));
-    }
+    // UTF-8 or nothing (RFC 6531); the session checks it was asked for.
     let path = std::str::from_utf8(path).map_err(|_| None)?;
     // RFC 5321 §4.1.2: an obsolete source route `@a,@b:user@c` is accepted and ignored.
     let mailbox = match path.strip_prefix('@') {
@@ -242,9 +244,10 @@ fn address(path: &[u8], null_allowed: bool) -> Result<&str, Option<CommandError>
     }
 }
 
-/// Whether `text` is a mailbox as RCPT TO takes it: `local@domain` in ASCII, the local
-/// part a dot-atom-ish run or a quoted string, the domain a host name or an address
-/// literal. Also used for the addresses in provider headers.
+/// Whether `text` is a mailbox as RCPT TO takes it: `local@domain`, the local part a
+/// dot-atom-ish run or a quoted string, the domain a host name (U-labels allowed) or an
+/// address literal; UTF-8 beyond ASCII is allowed (RFC 6531), controls never. Also used
+/// for the addresses in provider headers.
 pub fn is_mailbox(text: &str) -> bool {
     let Some((local, domain)) = text.rsplit_once('@') else {
         return false;
@@ -253,26 +256,28 @@ pub fn is_mailbox(text: &str) -> bool {
         local.len() >= 2 && local.ends_with('"')
     } else {
         !local.is_empty()
-            && local
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && !b"<>()[],;:\"\\".contains(&b))
+            && local.chars().all(|c| {
+                if c.is_ascii() {
+                    c.is_ascii_graphic() && !"<>()[],;:\"\\".contains(c)
+                } else {
+                    !c.is_control() && !c.is_whitespace()
+                }
+            })
     };
     let domain_ok = !domain.is_empty()
         && if domain.starts_with('[') {
             domain.ends_with(']')
         } else {
-            domain
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-                && !domain.starts_with('.')
+            domain.chars().all(|c| {
+                c.is_ascii_alphanumeric()
+                    || c == '-'
+                    || c == '.'
+                    || (!c.is_ascii() && c.is_alphanumeric())
+            }) && !domain.starts_with('.')
                 && !domain.ends_with('.')
                 && !domain.contains("..")
         };
-    local_ok
-        && domain_ok
-        && text.len() <= MAX_PATH
-        && text.is_ascii()
-        && !text.bytes().any(|b| b.is_ascii_control())
+    local_ok && domain_ok && text.len() <= MAX_PATH && !text.chars().any(char::is_control)
 }
 
 fn mail_params(params: &[u8]) -> Result<MailParams, CommandError> {
@@ -289,6 +294,11 @@ fn mail_params(params: &[u8]) -> Result<MailParams, CommandError> {
             if !(value.eq_ignore_ascii_case(b"7BIT") || value.eq_ignore_ascii_case(b"8BITMIME")) {
                 return Err(CommandError::UnsupportedParameter);
             }
+        } else if key.eq_ignore_ascii_case(b"SMTPUTF8") {
+            if value.is_some() {
+                return Err(CommandError::Syntax);
+            }
+            out.smtputf8 = true;
         } else if key.eq_ignore_ascii_case(b"AUTH") {
             // RFC 4954 §5: the submitter's identity; we take it from AUTH, not from here.
             value.ok_or(CommandError::Syntax)?;
@@ -348,7 +358,10 @@ mod tests {
             ok("mail from:<a@b.c> size=100"),
             Command::Mail {
                 reverse_path: "a@b.c",
-                params: MailParams { size: Some(100) }
+                params: MailParams {
+                    size: Some(100),
+                    smtputf8: false
+                }
             }
         );
         assert_eq!(
@@ -412,9 +425,21 @@ mod tests {
         assert_eq!(err("RCPT TO:<nodomain>"), CommandError::RecipientSyntax);
         assert_eq!(err("RCPT TO:<a@b..c>"), CommandError::RecipientSyntax);
         assert_eq!(err("MAIL FROM:<a b@c>"), CommandError::SenderSyntax);
+        // UTF-8 parses (the session refuses it without SMTPUTF8); invalid UTF-8 never.
+        assert!(matches!(
+            ok("MAIL FROM:<jörg@bücher.example> SMTPUTF8"),
+            Command::Mail {
+                reverse_path: "jörg@bücher.example",
+                params: MailParams { smtputf8: true, .. }
+            }
+        ));
         assert_eq!(
-            err("MAIL FROM:<jörg@x.example>"),
-            CommandError::NonAsciiAddress
+            parse(b"MAIL FROM:<j\xf6rg@x.example>"),
+            Err(CommandError::SenderSyntax)
+        );
+        assert_eq!(
+            err("RCPT TO:<j\u{7}rg@x.example>"),
+            CommandError::RecipientSyntax
         );
         assert_eq!(err("MAIL FROM:<a@b.c"), CommandError::Syntax);
         assert_eq!(err("MAIL FROM:<a@b.c>junk"), CommandError::Syntax);
@@ -429,10 +454,7 @@ mod tests {
             err("MAIL FROM:<a@b.c> FOO=1"),
             CommandError::UnsupportedParameter
         );
-        assert_eq!(
-            err("MAIL FROM:<a@b.c> SMTPUTF8"),
-            CommandError::UnsupportedParameter
-        );
+        assert_eq!(err("MAIL FROM:<a@b.c> SMTPUTF8=yes"), CommandError::Syntax);
         assert_eq!(
             err("MAIL FROM:<a@b.c> BODY=BINARYMIME"),
             CommandError::UnsupportedParameter

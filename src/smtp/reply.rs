@@ -234,7 +234,7 @@ pub const MESSAGE_TOO_BIG: Reply = Reply::new(
 pub const NON_ASCII_ADDRESS: Reply = Reply::new(
     553,
     "5.6.7",
-    "Non-ASCII address requires SMTPUTF8, which is not offered",
+    "Non-ASCII address without the SMTPUTF8 parameter",
 );
 pub const PIPELINED_STARTTLS: Reply = Reply::new(
     554,

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::auth::{AuthPolicy, Credentials, Sasl, SaslStep};
-use super::command::{self, Command, Mechanism};
+use super::command::{self, Command, MailParams, Mechanism};
 use super::data::{self, Outcome};
 use super::limits::Limits;
 use super::line::{Framed, Framer};
@@ -59,6 +59,7 @@ impl SessionConfig {
             "PIPELINING",
             size.as_str(),
             "8BITMIME",
+            "SMTPUTF8",
             "ENHANCEDSTATUSCODES",
         ];
         let ehlo = |last: Option<&str>| {
@@ -166,6 +167,8 @@ struct Transaction {
     mail_from: String,
     /// `SIZE=` (never above the limit): the body buffer is reserved to it.
     size_hint: usize,
+    /// `SMTPUTF8`: UTF-8 addresses allowed (RFC 6531).
+    smtputf8: bool,
     /// In order, deduplicated.
     recipients: Vec<String>,
 }
@@ -541,7 +544,7 @@ impl Session {
             Command::Mail {
                 reverse_path,
                 params,
-            } => self.mail(reverse_path, params.size),
+            } => self.mail(reverse_path, &params),
             Command::Rcpt { forward_path } => self.rcpt(forward_path),
             Command::Data => self.data(now),
             Command::Bdat { size } => {
@@ -655,10 +658,14 @@ impl Session {
         None
     }
 
-    fn mail(&mut self, reverse_path: &str, size: Option<u64>) {
+    fn mail(&mut self, reverse_path: &str, params: &MailParams) {
         let Some(credentials) = self.may_transact() else {
             return;
         };
+        let size = params.size;
+        if !params.smtputf8 && !reverse_path.is_ascii() {
+            return self.refuse(reply::NON_ASCII_ADDRESS);
+        }
         if self.transaction.is_some() {
             return self.refuse(reply::NESTED_MAIL);
         }
@@ -674,6 +681,7 @@ impl Session {
             credentials,
             mail_from: reverse_path.to_owned(),
             size_hint: size.map_or(0, |size| size as usize),
+            smtputf8: params.smtputf8,
             recipients: Vec::new(),
         });
         self.send(&reply::SENDER_OK);
@@ -687,6 +695,9 @@ impl Session {
         let Some(transaction) = &mut self.transaction else {
             return self.refuse(reply::MAIL_FIRST);
         };
+        if !transaction.smtputf8 && !forward_path.is_ascii() {
+            return self.refuse(reply::NON_ASCII_ADDRESS);
+        }
         let recipients = &mut transaction.recipients;
         if recipients
             .iter()

@@ -91,7 +91,7 @@ fn ehlo_before_tls_offers_starttls_not_auth() {
     assert_eq!(
         ehlo,
         "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 26214400\r\n250-8BITMIME\r\n\
-         250-ENHANCEDSTATUSCODES\r\n250 STARTTLS\r\n"
+         250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250 STARTTLS\r\n"
     );
 }
 
@@ -976,4 +976,26 @@ fn adversarial_slow_drip_in_data_gets_a_second_per_min_data_rate_bytes() {
     d.session.handle_timeout(started + Duration::from_secs(12));
     assert_eq!(d.output(), "421 4.4.2 Idle timeout, closing connection\r\n");
     assert!(d.submitted.is_empty());
+}
+
+#[test]
+fn adversarial_row_34_non_ascii_addresses_need_smtputf8() {
+    let mut d = Dialog::authenticated();
+    assert_eq!(
+        d.send("MAIL FROM:<jörg@example.com>\r\n"),
+        "553 5.6.7 Non-ASCII address without the SMTPUTF8 parameter\r\n"
+    );
+    assert!(d.send("MAIL FROM:<a@example.com>\r\n").starts_with("250"));
+    assert!(
+        d.send("RCPT TO:<ünïcode@example.com>\r\n")
+            .starts_with("553 5.6.7")
+    );
+    d.send("RSET\r\n");
+    let out = d.send(
+        "MAIL FROM:<jörg@bücher.example> SMTPUTF8\r\nRCPT TO:<用户@例子.example>\r\nDATA\r\n\
+         Subject: grüße\r\n\r\nx\r\n.\r\n",
+    );
+    assert_eq!(Dialog::codes(&out), ["250 2.1.0", "250 2.1.5", "354 End d"]);
+    assert_eq!(d.submitted[0].mail_from, "jörg@bücher.example");
+    assert_eq!(d.submitted[0].recipients, ["用户@例子.example"]);
 }
