@@ -72,6 +72,11 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", env = "SMTPGATE_UPSTREAM_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub upstream_timeout: Duration,
 
+    /// HTTP/2 PING to the upstream this often; a connection whose PONG is that late is
+    /// dropped and the next call dials anew (0 turns it off).
+    #[arg(long, value_name = "DURATION", env = "SMTPGATE_UPSTREAM_KEEPALIVE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub upstream_keepalive: Duration,
+
     /// Extra CA certificate(s), PEM, trusted for an https:// upstream (private CAs).
     #[arg(long, value_name = "PEM", env = "SMTPGATE_UPSTREAM_CA")]
     pub upstream_ca: Option<PathBuf>,
@@ -354,6 +359,8 @@ pub struct UpstreamConfig {
     pub method: PathAndQuery,
     /// Deadline of each call.
     pub timeout: Duration,
+    /// PING interval and PONG deadline (`None`: no keepalive).
+    pub keepalive: Option<Duration>,
     /// Extra CA certificates trusted for an https:// upstream.
     pub ca: Option<PathBuf>,
 }
@@ -465,6 +472,7 @@ impl Config {
             source,
             method: args.upstream_method,
             timeout: args.upstream_timeout,
+            keepalive: Some(args.upstream_keepalive).filter(|d| !d.is_zero()),
             ca: args.upstream_ca,
         };
         let hostname = args.hostname.unwrap_or_else(system_hostname);

@@ -36,6 +36,7 @@ fn help_documents_every_flag() {
         "--upstream-method",
         "--upstream-timeout",
         "--upstream-ca",
+        "--upstream-keepalive",
         "--shards",
         "--hostname",
         "--max-message-size",

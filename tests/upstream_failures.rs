@@ -161,3 +161,123 @@ fn upstream_over_tls_with_a_private_ca() {
     assert!(reply.contains("TLS"), "{reply}");
     assert_eq!(upstream.calls().len(), 1);
 }
+
+#[test]
+fn a_recovered_upstream_is_used_again_within_a_second() {
+    let port = dead_port();
+    let gateway = Gateway::start(&format!("http://127.0.0.1:{port}"));
+    let mut smtp = gateway.login();
+    // A long outage: enough failed dials to reach the longest backoff.
+    for _ in 0..8 {
+        assert_code(
+            &send(&mut smtp, &["r@example.com"], &simple_message("s", "b")),
+            "451 4.4.1",
+        );
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let upstream = ProxyUpstream::start(port);
+    // Past the longest backoff (500 ms) with room to spare, the first try succeeds.
+    std::thread::sleep(Duration::from_millis(700));
+    assert_code(
+        &send(&mut smtp, &["r@example.com"], &simple_message("s", "b")),
+        "250 2.0.0",
+    );
+    assert_eq!(upstream.calls().len(), 1);
+}
+
+/// A forwarder to a TestUpstream whose connections can go silent: after `freeze`, the
+/// connections it already carries forward nothing either way and never close (a
+/// middlebox that lost its state); new connections work.
+struct FreezingProxy {
+    inner: TestUpstream,
+    addr: std::net::SocketAddr,
+    frozen_before: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FreezingProxy {
+    fn start() -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let inner = TestUpstream::start(Behavior::Accept);
+        let target = inner.addr;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let frozen_before = std::sync::Arc::new(AtomicUsize::new(0));
+        let frozen = std::sync::Arc::clone(&frozen_before);
+        std::thread::spawn(move || {
+            for (number, client) in listener.incoming().flatten().enumerate() {
+                let Ok(server) = std::net::TcpStream::connect(target) else {
+                    continue;
+                };
+                for (from, to) in [
+                    (
+                        client.try_clone().expect("clone"),
+                        server.try_clone().expect("clone"),
+                    ),
+                    (server, client),
+                ] {
+                    let frozen = std::sync::Arc::clone(&frozen);
+                    std::thread::spawn(move || {
+                        let (mut from, mut to) = (from, to);
+                        let mut buf = [0u8; 16 * 1024];
+                        while let Ok(n) = std::io::Read::read(&mut from, &mut buf) {
+                            if n == 0 {
+                                break;
+                            }
+                            if number < frozen.load(Ordering::SeqCst) {
+                                // Silent from now on, but never closed.
+                                std::thread::sleep(Duration::from_secs(3600));
+                            }
+                            if std::io::Write::write_all(&mut to, &buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        Self {
+            inner,
+            addr,
+            frozen_before,
+        }
+    }
+
+    /// Every connection made so far goes silent.
+    fn freeze(&self, connections_so_far: usize) {
+        self.frozen_before
+            .store(connections_so_far, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_silent_upstream_connection_is_dropped_and_the_next_call_dials_anew() {
+    let proxy = FreezingProxy::start();
+    let gateway = Gateway::start_with(
+        &format!("http://{}", proxy.addr),
+        &["--upstream-timeout", "1s", "--upstream-keepalive", "300ms"],
+    );
+    let mut smtp = gateway.login();
+    assert_code(
+        &send(
+            &mut smtp,
+            &["r@example.com"],
+            &simple_message("before", "b"),
+        ),
+        "250 2.0.0",
+    );
+    // The one connection so far goes silent: a call on it misses its deadline...
+    proxy.freeze(1);
+    assert_code(
+        &send(
+            &mut smtp,
+            &["r@example.com"],
+            &simple_message("silent", "b"),
+        ),
+        "451 4.4.1",
+    );
+    // ...and the unanswered PING drops it, so a later call dials a new one.
+    eventually("the gateway dials anew", || {
+        send(&mut smtp, &["r@example.com"], &simple_message("after", "b")).starts_with("250")
+    });
+    assert!(proxy.inner.calls().len() >= 2);
+}

@@ -402,6 +402,7 @@ fn setup_shard(
         timeout: config.upstream.timeout,
         tls: upstream_tls,
         connected: Arc::clone(&blueprint.telemetry.shards[id].upstream_connected),
+        keepalive: config.upstream.keepalive,
     });
     let telemetry = Arc::clone(&blueprint.telemetry);
     let admission = Arc::clone(&blueprint.admission);

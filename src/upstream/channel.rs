@@ -26,8 +26,12 @@ use crate::notify::NotifyResponse;
 use crate::smtp::Token;
 use crate::tls::Io;
 
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Re-dial pauses after a failed dial, doubling from the minimum to the maximum. The
+/// maximum stays short: while it lasts every message gets `451`, so a recovered
+/// upstream is used again within half a second (two dials a second per shard at most
+/// while it is down).
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_millis(500);
 /// Large windows so a 25 MiB request and its tiny response are never stalled by flow
 /// control on a fast link.
 const STREAM_WINDOW: u32 = 4 << 20;
@@ -45,6 +49,9 @@ pub struct ChannelConfig {
     pub tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
     /// Set to 1 while connected, 0 otherwise (the shard's `upstream_connected`).
     pub connected: Arc<Gauge>,
+    /// A PING this often; a connection whose PONG does not come within it is dropped
+    /// (a silent peer: a middlebox lost its state). `None`: no keepalive.
+    pub keepalive: Option<Duration>,
 }
 
 enum State {
@@ -246,7 +253,7 @@ impl Channel {
                 Io::Tls(Box::new(tls))
             }
         };
-        let (sender, connection) = h2::client::Builder::new()
+        let (sender, mut connection) = h2::client::Builder::new()
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
             .enable_push(false)
@@ -266,8 +273,17 @@ impl Channel {
             shared.generation
         };
         let shared = Rc::clone(&self.shared);
+        let keepalive = connection.ping_pong().zip(self.config.keepalive);
         glommio::spawn_local(async move {
-            if let Err(error) = connection.await {
+            // The connection runs until it ends, or until a PING goes unanswered.
+            let running = async { connection.await.map_err(|e| e.to_string()) };
+            let watched = async {
+                match keepalive {
+                    Some((pings, every)) => keep_alive(pings, every).await,
+                    None => futures_lite::future::pending().await,
+                }
+            };
+            if let Err(error) = futures_lite::future::or(running, watched).await {
                 tracing::warn!(%error, "upstream connection closed");
             }
             // Forget this connection unless a newer one already replaced it.
@@ -278,6 +294,23 @@ impl Channel {
         })
         .detach();
         Ok(sender)
+    }
+}
+
+/// PINGs every `every`; returns (ending the connection) when a PONG is late.
+async fn keep_alive(mut pings: h2::PingPong, every: Duration) -> Result<(), String> {
+    loop {
+        glommio::timer::sleep(every).await;
+        let ping = async { Ok(pings.ping(h2::Ping::opaque()).await) };
+        match glommio::timer::timeout(every, ping).await {
+            Ok(Ok(_pong)) => {}
+            Ok(Err(error)) => return Err(format!("PING failed: {error}")),
+            Err(_) => {
+                return Err(format!(
+                    "no PONG within {every:?}: dropping a silent connection"
+                ));
+            }
+        }
     }
 }
 
