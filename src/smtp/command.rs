@@ -258,7 +258,7 @@ pub fn is_mailbox(text: &str) -> bool {
         !local.is_empty()
             && local.chars().all(|c| {
                 if c.is_ascii() {
-                    c.is_ascii_graphic() && !"<>()[],;:\"\\".contains(c)
+                    c.is_ascii_graphic() && !"<>()[],;:@\"\\".contains(c)
                 } else {
                     !c.is_control() && !c.is_whitespace()
                 }
