@@ -670,3 +670,86 @@ fn row_34_utf8_addresses_and_headers_end_to_end_with_smtputf8() {
         ("Jörg", "jörg@bücher.example")
     );
 }
+
+// Variants a careful reviewer adds to the table's rows.
+
+#[test]
+fn variant_close_notify_mid_data_then_cleartext_forwards_nothing_and_runs_nothing() {
+    let (upstream, gateway) = gateway(&[]);
+    let mut smtp = gateway.login();
+    begin_data(&mut smtp, &["r@example.com"]);
+    smtp.write_raw(b"Subject: half\r\n\r\nhalf a message");
+    smtp.close_notify_then_cleartext(b"\r\n.\r\nMAIL FROM:<evil@example.com>\r\nQUIT\r\n");
+    // The gateway took close_notify as the end: no reply to the cleartext, nothing sent.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(upstream.calls().is_empty());
+}
+
+#[test]
+fn variant_a_garbage_tls_record_mid_data_ends_the_session() {
+    let (upstream, gateway) = gateway(&[]);
+    let mut smtp = gateway.login();
+    begin_data(&mut smtp, &["r@example.com"]);
+    smtp.write_raw(b"Subject: s\r\n\r\nbody");
+    // A cleartext alert record (not encrypted under the session's keys), then the
+    // message's end in the clear.
+    smtp.write_beneath_tls(b"\x15\x03\x03\x00\x02\x02\x28\r\n.\r\nQUIT\r\n");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(upstream.calls().is_empty());
+}
+
+#[test]
+fn variant_a_whole_session_pipelined_inside_tls_is_answered_in_order() {
+    let (upstream, gateway) = gateway(&[]);
+    let mut smtp = Smtp::connect(gateway.addr);
+    smtp.cmd("EHLO c");
+    smtp.starttls(&gateway.cert_pem);
+    let plain = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(b"\0APP\0tok")
+    };
+    let message = simple_message("pipelined in TLS", "b");
+    smtp.write_raw(
+        format!(
+            "EHLO c\r\nAUTH PLAIN {plain}\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<r@example.com>\r\nDATA\r\n{message}.\r\nQUIT\r\n"
+        )
+        .as_bytes(),
+    );
+    let codes: Vec<String> = (0..7).map(|_| smtp.read_reply()[..3].to_owned()).collect();
+    assert_eq!(codes, ["250", "235", "250", "250", "354", "250", "221"]);
+    assert_eq!(upstream.calls().len(), 1);
+}
+
+#[test]
+fn variant_limits_hit_while_pipelining_answer_in_order() {
+    let (upstream, gateway) = gateway(&[
+        "--max-recipients",
+        "2",
+        "--max-messages-per-connection",
+        "1",
+    ]);
+    let mut smtp = gateway.login();
+    let message = simple_message("s", "b");
+    smtp.write_raw(
+        format!(
+            "MAIL FROM:<a@example.com>\r\nRCPT TO:<a@example.com>\r\nRCPT TO:<b@example.com>\r\n\
+             RCPT TO:<c@example.com>\r\nDATA\r\n{message}.\r\nMAIL FROM:<a@example.com>\r\n"
+        )
+        .as_bytes(),
+    );
+    let codes: Vec<String> = (0..7).map(|_| smtp.read_reply()[..9].to_owned()).collect();
+    assert_eq!(
+        codes,
+        [
+            "250 2.1.0",
+            "250 2.1.5",
+            "250 2.1.5",
+            "452 4.5.3",
+            "354 End d",
+            "250 2.0.0",
+            "421 4.7.0"
+        ]
+    );
+    assert!(smtp.is_closed());
+    assert_eq!(upstream.calls().len(), 1);
+}

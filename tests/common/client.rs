@@ -112,6 +112,29 @@ impl Smtp {
         self.stream.as_mut().expect("connected")
     }
 
+    /// Ends TLS with a `close_notify` and then writes `cleartext` on the bare socket (a
+    /// client, or an attacker, continuing in the clear).
+    pub fn close_notify_then_cleartext(&mut self, cleartext: &[u8]) {
+        let Some(Stream::Tls(tls)) = self.stream.as_mut() else {
+            panic!("not in TLS");
+        };
+        tls.conn.send_close_notify();
+        while tls.conn.wants_write() {
+            if tls.conn.write_tls(&mut tls.sock).is_err() {
+                return;
+            }
+        }
+        let _ = tls.sock.write_all(cleartext);
+    }
+
+    /// Writes raw bytes beneath the TLS layer (not a TLS record unless they are one).
+    pub fn write_beneath_tls(&mut self, bytes: &[u8]) {
+        let Some(Stream::Tls(tls)) = self.stream.as_mut() else {
+            panic!("not in TLS");
+        };
+        let _ = tls.sock.write_all(bytes);
+    }
+
     /// Writes, reporting (rather than failing on) a connection the server closed.
     pub fn try_write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         let stream = self.stream();
