@@ -61,6 +61,20 @@ impl DialogBuilder {
         self
     }
 
+    /// A fresh session as the limits make it (with a greet pause it has not greeted
+    /// yet), nothing checked: for the fuzz targets.
+    pub fn build_without_greeting_check(self) -> Dialog {
+        let config = Rc::new(SessionConfig::new("mx.test", self.limits, self.mode));
+        let now = Instant::now();
+        Dialog {
+            session: Session::new(config, now),
+            now,
+            pending: Vec::new(),
+            submitted: Vec::new(),
+            starttls_requested: false,
+        }
+    }
+
     pub fn build(self) -> Dialog {
         let config = Rc::new(SessionConfig::new("mx.test", self.limits, self.mode));
         let now = Instant::now();
