@@ -642,19 +642,7 @@ fn row_34_utf8_addresses_and_headers_end_to_end_with_smtputf8() {
     let (upstream, gateway) = gateway(&[]);
     let mut smtp = gateway.login();
     assert_code(&smtp.cmd("MAIL FROM:<jörg@example.com>"), "553 5.6.7");
-    let ca = std::env::temp_dir().join(format!("smtpgate-utf8-{}.pem", std::process::id()));
-    std::fs::write(&ca, &gateway.cert_pem).expect("write CA");
-    let output = std::process::Command::new("python3")
-        .args(["-c", SMTPUTF8_SCRIPT, &gateway.addr.port().to_string()])
-        .arg(&ca)
-        .output()
-        .expect("python3 runs");
-    let _ = std::fs::remove_file(&ca);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_python(SMTPUTF8_SCRIPT, gateway.addr.port(), &gateway.cert_pem);
     let request = upstream.only_call().request;
     match &transactional(&request).target {
         Some(smtpgate::notify::notify_transactional::Target::Users(list)) => {

@@ -359,21 +359,8 @@ with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
 #[test]
 fn sendcloud_s_own_example_through_python_smtplib() {
     let (upstream, gateway) = accepting_gateway();
-    let dir = std::env::temp_dir().join(format!("smtpgate-sendcloud-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let ca = dir.join("gateway.pem");
-    std::fs::write(&ca, &gateway.cert_pem).expect("write cert");
-    let output = std::process::Command::new("python3")
-        .args(["-c", SENDCLOUD_SCRIPT, &gateway.addr.port().to_string()])
-        .arg(&ca)
-        .output()
-        .expect("python3 runs (install it: see .ci/run)");
-    let out = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        out.contains("OK"),
-        "{out}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let out = run_python(SENDCLOUD_SCRIPT, gateway.addr.port(), &gateway.cert_pem);
+    assert!(out.contains("OK"), "{out}");
 
     let calls = upstream.calls();
     assert_eq!(calls.len(), 2, "jack and rose each get their own call");

@@ -87,20 +87,8 @@ with smtplib.SMTP_SSL("localhost", port, context=context) as smtp:
 #[test]
 fn python_smtp_ssl_submits() {
     let (upstream, gateway, addr) = gateway_with_implicit_tls();
-    let ca = std::env::temp_dir().join(format!("smtpgate-implicit-tls-{}.pem", std::process::id()));
-    std::fs::write(&ca, &gateway.cert_pem).expect("write CA");
-    let output = std::process::Command::new("python3")
-        .args(["-c", SMTP_SSL_SCRIPT, &addr.port().to_string()])
-        .arg(&ca)
-        .output()
-        .expect("python3 runs (install it: see .ci/run)");
-    let _ = std::fs::remove_file(&ca);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "sent");
+    let out = run_python(SMTP_SSL_SCRIPT, addr.port(), &gateway.cert_pem);
+    assert_eq!(out.trim(), "sent");
     let call = upstream.only_call();
     assert_eq!(call.authorization.as_deref(), Some("Token py-token"));
     assert_eq!(transactional(&call.request).application, "APP-PY");

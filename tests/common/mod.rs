@@ -100,6 +100,30 @@ pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Runs a Python script (`python3 -c script PORT CAFILE`) that talks to a gateway on
+/// `port`, trusting `cert_pem`; fails the test with its stderr if it fails.
+pub fn run_python(script: &str, port: u16, cert_pem: &str) -> String {
+    static FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let ca = std::env::temp_dir().join(format!(
+        "smtpgate-python-ca-{}-{}.pem",
+        std::process::id(),
+        FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::write(&ca, cert_pem).expect("write CA");
+    let output = std::process::Command::new("python3")
+        .args(["-c", script, &port.to_string()])
+        .arg(&ca)
+        .output()
+        .expect("python3 runs (install it: see .ci/run)");
+    let _ = std::fs::remove_file(&ca);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// An upstream that accepts everything, and a gateway in front of it.
 pub fn accepting_gateway() -> (TestUpstream, Gateway) {
     let upstream = TestUpstream::start(Behavior::Accept);
