@@ -8,6 +8,7 @@
 //! (connection-level faults: tests/upstream_failures.rs). `loadtest/faults.sh` runs
 //! the same test long (`SMTPGATE_FAULT_CLIENTS`, `SMTPGATE_FAULT_MESSAGES`) and prints
 //! its figures.
+#![allow(clippy::disallowed_methods)] // Tests may read the clock.
 
 mod common;
 
