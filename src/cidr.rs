@@ -26,7 +26,7 @@ impl Cidr {
 }
 
 /// An IPv4-mapped IPv6 peer (`::ffff:10.1.2.3`) is the IPv4 address it maps.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,

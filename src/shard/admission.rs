@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::metrics::Rejection;
+use crate::cidr::canonical;
 
 /// Stripes of the per-address table: connections from different addresses rarely
 /// contend for a lock.
@@ -90,14 +91,6 @@ impl Admission {
             admission: Arc::clone(self),
             ip: counted,
         })
-    }
-}
-
-/// An IPv4-mapped IPv6 address is the IPv4 address it maps.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
     }
 }
 

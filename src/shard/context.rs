@@ -124,20 +124,20 @@ impl ShardContext {
             }
         };
         let upstream_started = Instant::now();
-        let calls = fanout::notify_all(
+        let metrics = self.metrics();
+        let observe = |outcome: &Outcome, elapsed: Duration| {
+            metrics.upstream_call(outcome, elapsed.as_micros() as u64);
+        };
+        let outcomes = fanout::notify_all(
             &self.channel,
             &message,
             &credentials.token,
             self.fanout_limit,
+            &observe,
         )
         .await;
         let upstream_elapsed = upstream_started.elapsed();
-        let metrics = self.metrics();
         metrics.message_size(submission.body.len());
-        for (outcome, elapsed) in &calls {
-            metrics.upstream_call(outcome, elapsed.as_micros() as u64);
-        }
-        let outcomes: Vec<Outcome> = calls.into_iter().map(|(outcome, _)| outcome).collect();
         let owner = credentials.owner;
         let reply = match &outcomes[..] {
             [only] => verdict::reply(only, owner),

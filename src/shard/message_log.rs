@@ -59,7 +59,7 @@ impl Record<'_> {
 }
 
 fn millis(duration: Duration) -> f64 {
-    (duration.as_micros() as f64 / 1000.0 * 1000.0).round() / 1000.0
+    duration.as_micros() as f64 / 1000.0
 }
 
 /// The status a message's line shows: `OK` when every call was accepted, else the

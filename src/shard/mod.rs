@@ -288,8 +288,8 @@ async fn run_shard(
 ) {
     let setup = setup_shard(id, &blueprint);
     drop(blueprint);
-    let (ctx, listeners, control) = match (setup, control) {
-        (Ok((ctx, listeners)), Some(control)) => (ctx, listeners, control),
+    let (ShardSetup { ctx, bound, kinds }, control) = match (setup, control) {
+        (Ok(setup), Some(control)) => (setup, control),
         (Ok(_), None) => {
             let _ = ready.send(Err(format!("shard {id} has no control channel")));
             return;
@@ -300,13 +300,7 @@ async fn run_shard(
         }
     };
     let _ = ready.send(Ok(()));
-    let mut kinds: Vec<Rc<Listener>> = Vec::new();
-    for (_, listener) in &listeners {
-        if !kinds.iter().any(|known| Rc::ptr_eq(known, listener)) {
-            kinds.push(Rc::clone(listener));
-        }
-    }
-    let accepting: Vec<_> = listeners
+    let accepting: Vec<_> = bound
         .into_iter()
         .map(|(socket, listener)| {
             glommio::spawn_local(accept_loop(socket, listener, Rc::clone(&ctx)))
@@ -376,12 +370,15 @@ async fn serve_until_drained(
     tracing::info!(shard = ctx.id, "drained");
 }
 
-type ShardListeners = Vec<(TcpListener, Rc<Listener>)>;
+/// A shard once set up: its context, each bound socket with what it serves, and the
+/// distinct `Listener`s (one per kind, for reloads).
+struct ShardSetup {
+    ctx: Rc<ShardContext>,
+    bound: Vec<(TcpListener, Rc<Listener>)>,
+    kinds: Vec<Rc<Listener>>,
+}
 
-fn setup_shard(
-    id: usize,
-    blueprint: &Blueprint,
-) -> Result<(Rc<ShardContext>, ShardListeners), String> {
+fn setup_shard(id: usize, blueprint: &Blueprint) -> Result<ShardSetup, String> {
     let config = &blueprint.config;
     let tls_error = |e: TlsError| e.to_string();
     let acceptor = match &blueprint.identity {
@@ -426,7 +423,11 @@ fn setup_shard(
         let socket = listen(wanted.addr).map_err(|e| format!("listener {}: {e}", wanted.addr))?;
         listeners.push((socket, listener));
     }
-    Ok((ctx, listeners))
+    Ok(ShardSetup {
+        ctx,
+        bound: listeners,
+        kinds,
+    })
 }
 
 async fn accept_loop(socket: TcpListener, listener: Rc<Listener>, ctx: Rc<ShardContext>) {

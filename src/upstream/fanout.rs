@@ -12,32 +12,32 @@ use super::{Channel, frame};
 use crate::notify::Outgoing;
 use crate::smtp::Token;
 
-/// One call's outcome and how long it took.
-pub type Call = (Outcome, Duration);
-
-/// Every call's outcome, in the order of `message.deliveries`.
+/// Every call's outcome, in the order of `message.deliveries`; `observe` sees each
+/// outcome with how long its call took (the shard's metrics), as it comes.
 pub async fn notify_all(
     channel: &Channel,
     message: &Outgoing<'_>,
     token: &Token,
     limit: usize,
-) -> Vec<Call> {
+    observe: &dyn Fn(&Outcome, Duration),
+) -> Vec<Outcome> {
     let call = |delivery| async move {
         let started = Instant::now();
         let outcome = channel
             .notify(frame::encode(message, delivery), token)
             .await;
-        (outcome, started.elapsed())
+        observe(&outcome, started.elapsed());
+        outcome
     };
     if let [only] = &message.deliveries[..] {
         return vec![call(only).await];
     }
-    let mut calls: Vec<(usize, Call)> =
+    let mut outcomes: Vec<(usize, Outcome)> =
         futures_util::stream::iter(message.deliveries.iter().enumerate())
             .map(|(i, delivery)| async move { (i, call(delivery).await) })
             .buffer_unordered(limit.max(1))
             .collect()
             .await;
-    calls.sort_unstable_by_key(|&(i, _)| i);
-    calls.into_iter().map(|(_, call)| call).collect()
+    outcomes.sort_unstable_by_key(|&(i, _)| i);
+    outcomes.into_iter().map(|(_, outcome)| outcome).collect()
 }
