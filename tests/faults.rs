@@ -1,22 +1,22 @@
-//! Upstream faults, counted: several clients send distinct messages while the upstream
-//! cycles through refusals, error storms and answers later than the deadline (the
-//! upstream then has a call the client was told `451` for). A client that gets `4xx`
-//! retries the same message, as an MTA does. At the end every message is accepted,
-//! every message's calls carry one idempotency key however often it was retried (so
-//! the upstream can drop the duplicates), and the gateway answers `250` at once after
-//! the faults stop. Bounded to a few seconds; the faults are statuses and latency
-//! (connection-level faults: tests/upstream_failures.rs). `loadtest/faults.sh` runs
-//! the same test long (`SMTPGATE_FAULT_CLIENTS`, `SMTPGATE_FAULT_MESSAGES`) and prints
-//! its figures.
+//! Upstream faults, counted: several clients send distinct messages while
+//! `smtpgate-sink` cycles through every fault it has — error storms by status, answers
+//! later than the deadline (the upstream then has a call the client was told `451` for),
+//! GOAWAY with calls in flight, TCP resets, connections closed, and the server down (port
+//! refused) then back on the same port. A client that gets `4xx` retries the same
+//! message, as an MTA does. At the end every message is in the sink, all of one
+//! message's calls carry one idempotency key however often it was retried (so the
+//! upstream can drop the duplicates), no two messages share a key, and the gateway
+//! answers `250` at once after the faults stop. Bounded to a few seconds;
+//! `loadtest/faults.sh` runs the same test long (`SMTPGATE_FAULT_CLIENTS`,
+//! `SMTPGATE_FAULT_MESSAGES`) and prints its figures.
 #![allow(clippy::disallowed_methods)] // Tests may read the clock.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use common::sink::Sink;
 use common::*;
 
 /// Clients and messages per client: small in `cargo test`, larger from the script.
@@ -27,89 +27,106 @@ fn size(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// One cycle of the sink's faults (1.5 s), against `--upstream-timeout 300ms`: each cut
+/// comes while calls answered late (150 ms) are in flight; a call during the 600 ms
+/// latency phase holds its client for the deadline, so an idle phase follows it.
+const FAULTS: &str = "status=UNAVAILABLE:40ms,ok:40ms,latency=150ms:60ms,goaway:200ms,\
+    status=RESOURCE_EXHAUSTED:40ms,ok:40ms,latency=150ms:60ms,reset:200ms,\
+    status=INTERNAL:40ms,ok:40ms,latency=150ms:60ms,close:200ms,down:120ms,ok:40ms,\
+    latency=600ms:40ms,ok:300ms";
+
 #[test]
 fn nothing_is_lost_and_retries_repeat_their_key_under_cycling_faults() {
     let clients = size("SMTPGATE_FAULT_CLIENTS", 4);
-    let messages = size("SMTPGATE_FAULT_MESSAGES", 100);
+    let messages = size("SMTPGATE_FAULT_MESSAGES", 400);
     let started = std::time::Instant::now();
-    let upstream = Arc::new(TestUpstream::start(Behavior::Fail(
-        tonic::Code::Unavailable,
-        "storm".into(),
-    )));
-    let gateway = Gateway::start_with(&upstream.url(), &["--upstream-timeout", "300ms"]);
-    let stop = Arc::new(AtomicBool::new(false));
-    let faults = {
-        let (upstream, stop) = (Arc::clone(&upstream), Arc::clone(&stop));
-        std::thread::spawn(move || {
-            // A fault first, so that no client finishes before the faults begin.
-            let cycle = [
-                Behavior::Fail(tonic::Code::Unavailable, "storm".into()),
-                Behavior::Accept,
-                Behavior::Delay(Duration::from_millis(600)),
-                Behavior::Accept,
-                Behavior::Fail(tonic::Code::ResourceExhausted, "slow down".into()),
-                Behavior::Fail(tonic::Code::Internal, "oops".into()),
-            ];
-            let mut faults = 0;
-            for behavior in cycle.iter().cycle() {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                upstream.set_behavior(behavior.clone());
-                faults += 1;
-                std::thread::sleep(Duration::from_millis(40));
-            }
-            upstream.set_behavior(Behavior::Accept);
-            faults
-        })
-    };
+    let sink = Sink::start(&["--print", "--faults", FAULTS]);
+    let gateway = Gateway::start_with(&sink.url, &["--upstream-timeout", "300ms"]);
     let workers: Vec<_> = (0..clients)
         .map(|client| {
             let mut smtp = gateway.login();
             std::thread::spawn(move || {
-                let mut tries = 0;
+                // Replies that were not 250, by code and enhanced status.
+                let mut refusals: BTreeMap<String, usize> = BTreeMap::new();
                 for n in 0..messages {
                     let subject = format!("c{client}-m{n}");
                     let message = simple_message(&subject, "body");
                     let message = message.replace("@test>", &format!("-{subject}@test>"));
+                    let first = std::time::Instant::now();
                     loop {
-                        tries += 1;
-                        assert!(tries < 10_000, "{subject} never accepted");
                         let reply = send(&mut smtp, &["r@example.com"], &message);
                         if reply.starts_with("250 ") {
                             break;
                         }
                         assert!(reply.starts_with('4'), "{subject}: {reply}");
+                        *refusals.entry(reply[..9].to_owned()).or_default() += 1;
+                        assert!(
+                            first.elapsed() < Duration::from_secs(20),
+                            "{subject} never accepted: {reply}"
+                        );
                         std::thread::sleep(Duration::from_millis(20));
                     }
                 }
-                tries
+                refusals
             })
         })
         .collect();
-    let tries: usize = workers.into_iter().map(|c| c.join().expect("client")).sum();
-    stop.store(true, Ordering::SeqCst);
-    let faults = faults.join().expect("fault thread");
+    let mut refusals: BTreeMap<String, usize> = BTreeMap::new();
+    for worker in workers {
+        for (reply, n) in worker.join().expect("client") {
+            *refusals.entry(reply).or_default() += n;
+        }
+    }
+    let tries = clients * messages + refusals.values().sum::<usize>();
     assert!(
         tries > clients * messages,
         "the faults made clients retry ({tries} tries)"
     );
-    assert!(faults > 3, "faults cycled ({faults})");
+    let elapsed = started.elapsed();
 
-    // Alive at once after the faults.
+    // Alive within a second of the faults stopping (SIGUSR1 ends them at the sink's next
+    // phase boundary, at most 120 ms on; a call may meet the last phase's fault).
+    sink.process.signal("USR1");
+    let calmed = std::time::Instant::now();
+    std::thread::sleep(Duration::from_millis(150));
     let mut smtp = gateway.login();
-    assert_code(
-        &send(&mut smtp, &["r@example.com"], &simple_message("after", "b")),
-        "250 2.0.0",
-    );
+    let after = simple_message("after the faults", "b");
+    let mut reply = send(&mut smtp, &["r@example.com"], &after);
+    while !reply.starts_with("250 ") && calmed.elapsed() < Duration::from_secs(1) {
+        std::thread::sleep(Duration::from_millis(10));
+        reply = send(&mut smtp, &["r@example.com"], &after);
+    }
+    assert_code(&reply, "250 2.0.0");
+    let recovered = calmed.elapsed();
+
+    // The sink's calls and summary (its faults stop with it).
+    let mut lines = sink.stop();
+    let summary = lines.pop().expect("the summary");
+    let phases = &summary["fault_phases"];
+    for kind in ["storm", "latency", "goaway", "reset", "close", "down"] {
+        assert!(
+            phases[kind].as_u64() > Some(0),
+            "no {kind} phase: {summary}"
+        );
+    }
+    let cut = summary["connections_cut"].as_u64().expect("cut count");
+    assert!(cut > 0, "no connection was cut: {summary}");
 
     // Every message reached the upstream, and all of one message's calls share a key.
     let mut keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for call in upstream.calls() {
-        let subject = payload(&call.request).subject["default"].clone();
-        keys.entry(subject)
+    lines.retain(|call| {
+        call["request"]["transactional"]["email_payload"]["subject"]["default"]
+            != "after the faults"
+    });
+    for call in &lines {
+        let t = &call["request"]["transactional"];
+        let subject = t["email_payload"]["subject"]["default"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no subject: {call}"));
+        let key = t["transaction_id"].as_str().expect("idempotency key");
+        keys.entry(subject.to_owned())
             .or_default()
-            .insert(transactional(&call.request).transaction_id.clone());
+            .insert(key.to_owned());
     }
     for client in 0..clients {
         for n in 0..messages {
@@ -122,13 +139,16 @@ fn nothing_is_lost_and_retries_repeat_their_key_under_cycling_faults() {
     }
     let all: BTreeSet<&String> = keys.values().flatten().collect();
     assert_eq!(all.len(), keys.len(), "no two messages share a key");
-    let calls = upstream.calls().len();
+
     println!(
-        "faults: {} messages from {clients} clients in {:.1} s, {faults} fault phases, \
-         {tries} tries, {calls} upstream calls ({} repeated with their message's key), \
-         lost 0, unsafe duplicates 0",
-        clients * messages + 1,
-        started.elapsed().as_secs_f64(),
-        calls - keys.len()
+        "faults: {} messages from {clients} clients in {:.1} s, fault phases {phases}, \
+         {cut} connections cut, {tries} tries (refused: {refusals:?}), {} upstream calls ({} repeated with their \
+         message's key), lost 0, unsafe duplicates 0, 250 again {:.0} ms after the \
+         faults stopped",
+        clients * messages,
+        elapsed.as_secs_f64(),
+        lines.len(),
+        lines.len() - keys.len(),
+        recovered.as_secs_f64() * 1000.0
     );
 }

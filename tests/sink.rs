@@ -5,41 +5,8 @@ mod common;
 
 use std::process::Command;
 
-use common::process::Spawned;
+use common::sink::Sink;
 use common::*;
-
-struct Sink {
-    process: Spawned,
-    url: String,
-}
-
-impl Sink {
-    fn start(flags: &[&str]) -> Self {
-        let process = Spawned::start(
-            Command::new(env!("CARGO_BIN_EXE_smtpgate-sink"))
-                .args(["--listen", "127.0.0.1:0", "--shards", "2", "--record"])
-                .args(flags),
-        );
-        let addr = process.listening_address("smtpgate-sink listening on ");
-        Self {
-            process,
-            url: format!("http://{addr}"),
-        }
-    }
-
-    /// SIGTERM, then the `--record` summary.
-    fn stop(mut self) -> serde_json::Value {
-        let pid = self.process.child.id().to_string();
-        let status = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        let line = self.process.next_line();
-        let _ = self.process.child.wait();
-        serde_json::from_str(&line).expect("summary is JSON")
-    }
-}
 
 #[test]
 fn sink_accepts_and_records() {
@@ -52,7 +19,7 @@ fn sink_accepts_and_records() {
             "250 2.0.0 Ok: queued as SINK-",
         );
     }
-    let summary = sink.stop();
+    let summary = sink.summary();
     assert_eq!(summary["requests"], 3);
     assert_eq!(summary["by_status"]["OK"], 3);
     assert!(summary["bytes"].as_u64().expect("bytes") > 3 * 100);
@@ -66,7 +33,7 @@ fn sink_injects_statuses() {
     let reply = send(&mut smtp, &["r@example.com"], &simple_message("s", "b"));
     assert_code(&reply, "451 4.4.1");
     assert!(reply.contains("injected by smtpgate-sink"), "{reply}");
-    assert_eq!(sink.stop()["by_status"]["UNAVAILABLE"], 1);
+    assert_eq!(sink.summary()["by_status"]["UNAVAILABLE"], 1);
 
     let sink = Sink::start(&["--error-rate", "resource_exhausted=1.0"]);
     let gateway = Gateway::start(&sink.url);
@@ -133,5 +100,5 @@ fn print_shows_every_request_with_its_provider_fields() {
             .as_str()
             .is_some_and(|c| c.starts_with("SINK-"))
     );
-    sink.stop();
+    sink.summary();
 }

@@ -80,7 +80,8 @@ const BACKLOG: i32 = 4096;
 /// address and the kernel spreads connections; SO_REUSEADDR, so that a restarted gateway
 /// binds while the last run's connections still sit in TIME_WAIT (glommio's
 /// `TcpListener::bind` sets only the first, and a restart under load then fails).
-// The crate's one `unsafe`: handing a socket2 listener to glommio.
+// One of the crate's two `unsafe`s (the other: the sink's TCP reset): handing a socket2
+// listener to glommio.
 #[allow(unsafe_code)]
 pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = bind_shared(addr)?;

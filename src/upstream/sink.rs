@@ -1,12 +1,21 @@
 //! An upstream that implements the Notify contract: a real gRPC server (h2 on glommio)
 //! that decodes each request and answers through a handler. `--dev` runs one in-process
 //! and prints every request as JSON, so the gateway's production path (channel, framing,
-//! verdicts) is what runs in development too.
+//! verdicts) is what runs in development too. `smtpgate-sink` serves the same code and
+//! injects connection faults through [`Connections`]: GOAWAY, TCP reset, or close with
+//! calls in flight.
 
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::rc::Rc;
 use std::sync::mpsc;
+
+use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures_util::StreamExt as _;
 
 use bytes::{Bytes, BytesMut};
 use glommio::net::{TcpListener, TcpStream};
@@ -49,18 +58,101 @@ impl From<Result<String, Status>> for Answer {
 /// Answers each call.
 pub type Handler = Rc<dyn Fn(Call<'_>) -> Answer>;
 
+/// How a fault cuts a sink's open connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cut {
+    /// GOAWAY: the calls in flight are answered, no new stream is taken, then the
+    /// connection closes (a server restarting gracefully).
+    GoAway,
+    /// TCP reset (`SO_LINGER` 0): the calls in flight are never answered.
+    Reset,
+    /// Closed with a FIN, calls in flight unanswered (a process that exits).
+    Close,
+}
+
+/// The open connections of one executor's sink, so that a fault can cut them all.
+#[derive(Default)]
+pub struct Connections {
+    next: Cell<u64>,
+    open: RefCell<BTreeMap<u64, UnboundedSender<Cut>>>,
+}
+
+impl Connections {
+    /// Cuts every open connection; returns how many there were.
+    pub fn cut_all(&self, cut: Cut) -> usize {
+        let open = self.open.borrow();
+        open.values()
+            .filter(|connection| connection.unbounded_send(cut).is_ok())
+            .count()
+    }
+
+    fn register(self: &Rc<Self>) -> (Registered, UnboundedReceiver<Cut>) {
+        let id = self.next.get();
+        self.next.set(id + 1);
+        let (tx, rx) = unbounded();
+        self.open.borrow_mut().insert(id, tx);
+        let registered = Registered {
+            connections: Rc::clone(self),
+            id,
+        };
+        (registered, rx)
+    }
+}
+
+/// A connection's place in [`Connections`], given up when the connection ends.
+struct Registered {
+    connections: Rc<Connections>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.connections.open.borrow_mut().remove(&self.id);
+    }
+}
+
 /// Accepts connections until the listener fails.
 pub async fn serve(listener: TcpListener, method: String, handler: Handler) {
-    let method: Rc<str> = method.into();
+    let connections = Rc::new(Connections::default());
+    serve_until(
+        &listener,
+        method.into(),
+        handler,
+        &connections,
+        std::future::pending(),
+    )
+    .await;
+}
+
+/// Accepts connections into `connections` until `until` completes (the connections
+/// already open go on).
+pub async fn serve_until(
+    listener: &TcpListener,
+    method: Rc<str>,
+    handler: Handler,
+    connections: &Rc<Connections>,
+    until: impl Future<Output = ()>,
+) {
+    let mut until = std::pin::pin!(until);
     loop {
-        match listener.accept().await {
+        let accept = async { Some(listener.accept().await) };
+        let stop = async {
+            (&mut until).await;
+            None
+        };
+        let Some(accepted) = futures_lite::future::or(accept, stop).await else {
+            return;
+        };
+        match accepted {
             Ok(tcp) => {
                 let _ = tcp.set_nodelay(true);
                 let (method, handler) = (Rc::clone(&method), Rc::clone(&handler));
+                let (registered, cuts) = connections.register();
                 glommio::spawn_local(async move {
-                    if let Err(error) = serve_connection(tcp, method, handler).await {
+                    if let Err(error) = serve_connection(tcp, method, handler, cuts).await {
                         tracing::debug!(%error, "sink connection ended");
                     }
+                    drop(registered);
                 })
                 .detach();
             }
@@ -76,28 +168,66 @@ async fn serve_connection(
     tcp: TcpStream,
     method: Rc<str>,
     handler: Handler,
+    mut cuts: UnboundedReceiver<Cut>,
 ) -> Result<(), h2::Error> {
+    let fd = tcp.as_raw_fd();
     let mut connection = h2::server::Builder::new()
         .initial_window_size(4 << 20)
         .initial_connection_window_size(16 << 20)
         .max_concurrent_streams(1024)
         .handshake::<_, Bytes>(tcp.compat())
         .await?;
-    while let Some(stream) = connection.accept().await {
-        let (request, respond) = stream?;
-        let (method, handler) = (Rc::clone(&method), Rc::clone(&handler));
-        glommio::spawn_local(async move {
-            let answer = handle(request, &method, &handler).await;
-            if let Some(delay) = answer.delay {
-                glommio::timer::sleep(delay).await;
+    let mut watching = true;
+    loop {
+        let stream = async { Ok(connection.accept().await) };
+        let cut = async {
+            if watching {
+                Err(cuts.next().await)
+            } else {
+                std::future::pending().await
             }
-            if let Err(error) = respond_with(respond, answer.result) {
-                tracing::debug!(%error, "sink could not respond");
+        };
+        match futures_lite::future::or(stream, cut).await {
+            Ok(None) => return Ok(()),
+            Ok(Some(stream)) => {
+                let (request, respond) = stream?;
+                let (method, handler) = (Rc::clone(&method), Rc::clone(&handler));
+                glommio::spawn_local(async move {
+                    let answer = handle(request, &method, &handler).await;
+                    if let Some(delay) = answer.delay {
+                        glommio::timer::sleep(delay).await;
+                    }
+                    if let Err(error) = respond_with(respond, answer.result) {
+                        tracing::debug!(%error, "sink could not respond");
+                    }
+                })
+                .detach();
             }
-        })
-        .detach();
+            // Nobody can cut this connection any more.
+            Err(None) => watching = false,
+            Err(Some(Cut::GoAway)) => connection.graceful_shutdown(),
+            Err(Some(Cut::Reset)) => {
+                if let Err(error) = reset_on_close(fd, &connection) {
+                    tracing::warn!(%error, "sink could not set SO_LINGER");
+                }
+                return Ok(());
+            }
+            Err(Some(Cut::Close)) => return Ok(()),
+        }
     }
-    Ok(())
+}
+
+/// Makes the close of the connection's socket a TCP reset (`SO_LINGER` 0) rather than a FIN.
+/// The crate's second `unsafe`: glommio's stream offers only `AsRawFd`, and it is inside
+/// the h2 connection by now.
+#[allow(unsafe_code)]
+fn reset_on_close<T>(fd: RawFd, connection: &T) -> std::io::Result<()> {
+    // SAFETY: `fd` is the descriptor of the socket that `connection` owns (taken from it
+    // before the handshake), and `connection` is borrowed, hence open, for as long as
+    // `socket` lives: the descriptor cannot be closed or reused meanwhile.
+    let socket = unsafe { BorrowedFd::borrow_raw(fd) };
+    let _ = connection;
+    socket2::SockRef::from(&socket).set_linger(Some(std::time::Duration::ZERO))
 }
 
 async fn handle(request: Request<RecvStream>, method: &str, handler: &Handler) -> Answer {

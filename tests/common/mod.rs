@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod process;
+pub mod sink;
 pub mod upstream;
 
 use std::net::SocketAddr;

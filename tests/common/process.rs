@@ -36,6 +36,19 @@ impl Spawned {
             .expect("a line on stdout")
     }
 
+    /// Every line still to come, until the process closes its stdout (waiting up to
+    /// 30 s for each).
+    pub fn lines_until_exit(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => lines.push(line),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return lines,
+                Err(e) => panic!("the process neither wrote nor exited: {e}"),
+            }
+        }
+    }
+
     /// The address in a `... listening on ADDR[ (kind)]` line.
     pub fn listening_address(&self, prefix: &str) -> String {
         let line = self.next_line();
