@@ -176,6 +176,56 @@ fn outcomes_are_counted_exactly() {
 }
 
 #[test]
+fn sessions_refused_by_their_limits_are_counted_by_reason() {
+    let o = observed_gateway(
+        Behavior::Accept,
+        "1",
+        &[
+            "--greet-pause",
+            "300ms",
+            "--max-auth-failures",
+            "1",
+            "--command-timeout",
+            "2s",
+        ],
+    );
+    let (_, before) = get(o.admin, "/metrics");
+    // Talks before the greeting.
+    let mut eager = Smtp::connect_silent(o.gateway.addr);
+    assert_code(&eager.cmd("EHLO spam.test"), "554 5.5.0");
+    // Fails its one authentication.
+    let mut guesser = o.gateway.tls_client();
+    let reply = guesser.cmd("AUTH PLAIN !!!");
+    assert_code(&reply, "501");
+    assert_code(&guesser.read_reply(), "421 4.7.0");
+    // Says nothing after the greeting.
+    let mut idle = Smtp::connect(o.gateway.addr);
+    assert_code(&idle.read_reply(), "421 4.4.2");
+    // Not SMTP.
+    let mut browser = Smtp::connect(o.gateway.addr);
+    assert_code(&browser.cmd("GET / HTTP/1.1"), "500 5.5.1");
+
+    let reasons = [
+        ("greet_pause", 1.0),
+        ("max_auth_failures", 1.0),
+        ("timeout", 1.0),
+        ("protocol", 1.0),
+        ("errors", 0.0),
+    ];
+    let mut after = String::new();
+    eventually("every refusal counted", || {
+        after = get(o.admin, "/metrics").1;
+        reasons.iter().all(|&(reason, n)| {
+            let labels = [("reason", reason)];
+            let name = "smtpgate_connections_rejected_total";
+            sum(&after, name, &labels) - sum(&before, name, &labels) == n
+        })
+    });
+    let grew = |name: &str| sum(&after, name, &[]) - sum(&before, name, &[]);
+    assert_eq!(grew("smtpgate_auth_failures_total"), 1.0);
+}
+
+#[test]
 fn a_real_scrape_passes_promtool() {
     let o = observed_gateway(Behavior::Accept, "1", &[]);
     let mut smtp = o.gateway.login();

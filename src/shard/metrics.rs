@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use crate::config::ListenerKind;
 use crate::metrics::{Counter, Exposition, Gauge, Histogram};
-use crate::smtp::Notice;
+use crate::smtp::{Ending, Notice};
 use crate::upstream::Outcome;
 use crate::upstream::verdict::CallStatus;
 
-/// Why a connection was closed before it had a session.
+/// Why a connection was refused: before it had a session, or by its session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rejection {
     /// A trusted balancer's PROXY header was missing, malformed, too long or late.
@@ -27,15 +27,22 @@ pub enum Rejection {
     TooManyConnections,
     /// `--max-connections-per-ip` reached for the client's address.
     TooManyFromAddress,
+    /// A session refused its client and closed the connection (see [`Ending`]).
+    Ended(Ending),
 }
 
 impl Rejection {
-    const ALL: [Self; 5] = [
+    const ALL: [Self; 10] = [
         Self::Proxy,
         Self::RelayDenied,
         Self::Tls,
         Self::TooManyConnections,
         Self::TooManyFromAddress,
+        Self::Ended(Ending::TalkedFirst),
+        Self::Ended(Ending::AuthFailures),
+        Self::Ended(Ending::Timeout),
+        Self::Ended(Ending::Errors),
+        Self::Ended(Ending::Protocol),
     ];
 
     fn name(self) -> &'static str {
@@ -45,6 +52,27 @@ impl Rejection {
             Self::Tls => "tls_handshake",
             Self::TooManyConnections => "max_connections",
             Self::TooManyFromAddress => "max_connections_per_ip",
+            Self::Ended(Ending::TalkedFirst) => "greet_pause",
+            Self::Ended(Ending::AuthFailures) => "max_auth_failures",
+            Self::Ended(Ending::Timeout) => "timeout",
+            Self::Ended(Ending::Errors) => "errors",
+            Self::Ended(Ending::Protocol) => "protocol",
+        }
+    }
+
+    /// Its row in the counters: its place in `ALL` (tested).
+    fn index(self) -> usize {
+        match self {
+            Self::Proxy => 0,
+            Self::RelayDenied => 1,
+            Self::Tls => 2,
+            Self::TooManyConnections => 3,
+            Self::TooManyFromAddress => 4,
+            Self::Ended(Ending::TalkedFirst) => 5,
+            Self::Ended(Ending::AuthFailures) => 6,
+            Self::Ended(Ending::Timeout) => 7,
+            Self::Ended(Ending::Errors) => 8,
+            Self::Ended(Ending::Protocol) => 9,
         }
     }
 }
@@ -123,7 +151,7 @@ impl ShardMetrics {
     }
 
     pub fn rejected(&self, why: Rejection) {
-        self.rejected[why as usize].inc();
+        self.rejected[why.index()].inc();
     }
 
     pub fn tls_failure(&self) {
@@ -141,6 +169,7 @@ impl ShardMetrics {
                 }
             }
             Notice::AuthFailed => self.auth_failures.inc(),
+            Notice::Ended(why) => self.rejected(Rejection::Ended(why)),
         }
     }
 
@@ -284,7 +313,7 @@ impl Telemetry {
         );
         let reasons: Vec<(&str, usize)> = Rejection::ALL
             .iter()
-            .map(|r| (r.name(), *r as usize))
+            .map(|r| (r.name(), r.index()))
             .collect();
         labelled(
             &mut out,
@@ -404,5 +433,20 @@ impl Telemetry {
             1,
         );
         out.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rejection_has_its_own_row_and_name() {
+        let names: std::collections::BTreeSet<&str> =
+            Rejection::ALL.iter().map(|r| r.name()).collect();
+        assert_eq!(names.len(), Rejection::ALL.len());
+        for (row, rejection) in Rejection::ALL.iter().enumerate() {
+            assert_eq!(rejection.index(), row, "{rejection:?}");
+        }
     }
 }

@@ -18,4 +18,4 @@ mod tests;
 pub use auth::{AuthPolicy, Credentials, Token, TokenOwner};
 pub use limits::{BareLf, Limits};
 pub use reply::Reply;
-pub use session::{Event, Mode, Notice, Session, SessionConfig, Submission};
+pub use session::{Ending, Event, Mode, Notice, Session, SessionConfig, Submission};

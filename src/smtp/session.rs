@@ -128,8 +128,29 @@ pub enum Notice {
     /// A message refused by the session itself: too big, a bare line ending, or a
     /// limit refusing its MAIL or RCPT.
     Refused(u16),
-    /// An AUTH exchange ended without authenticating (cancellations aside).
+    /// An AUTH exchange ended without authenticating (cancellations aside), or the
+    /// upstream refused the token (`535`).
     AuthFailed,
+    /// The session refused the client and closed the connection.
+    Ended(Ending),
+}
+
+/// Why a session refused its client and closed the connection (a QUIT, a drain and an
+/// admission refusal are not among them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// It talked before the greeting (`--greet-pause`).
+    TalkedFirst,
+    /// `--max-auth-failures` reached.
+    AuthFailures,
+    /// A command line or a message did not arrive in time (`--command-timeout`,
+    /// `--min-data-rate`).
+    Timeout,
+    /// Too many protocol errors.
+    Errors,
+    /// Not SMTP, or an attempt to smuggle: an HTTP request, bytes pipelined behind
+    /// STARTTLS, a line without end, a BDAT chunk over the size limit.
+    Protocol,
 }
 
 /// What the session waits for; each state holds its own data.
@@ -262,7 +283,7 @@ impl Session {
             let used = match &mut self.state {
                 State::Greeting => {
                     // Nothing a client sends before the greeting is run.
-                    self.close_with(&reply::TALKED_FIRST);
+                    self.end(Ending::TalkedFirst, &reply::TALKED_FIRST);
                     rest.len()
                 }
                 State::Data {
@@ -310,9 +331,10 @@ impl Session {
         // The upstream refused the token itself (checked only after DATA): a failed
         // authentication like a bad AUTH exchange.
         if verdict.code() == 535 {
+            self.notices.push(Notice::AuthFailed);
             self.auth_failures += 1;
             if self.auth_failures >= self.config.limits.max_auth_failures {
-                self.close_with(&reply::TOO_MANY_AUTH_FAILURES);
+                self.end(Ending::AuthFailures, &reply::TOO_MANY_AUTH_FAILURES);
             }
         }
     }
@@ -342,7 +364,7 @@ impl Session {
             self.state = State::Command;
             self.deadline = now + self.config.limits.command_timeout;
         } else {
-            self.close_with(&reply::IDLE_TIMEOUT);
+            self.end(Ending::Timeout, &reply::IDLE_TIMEOUT);
         }
     }
 
@@ -472,7 +494,7 @@ impl Session {
                 Some(used)
             }
             Framed::Runaway { used } => {
-                self.close_with(&reply::LINE_TOO_LONG);
+                self.end(Ending::Protocol, &reply::LINE_TOO_LONG);
                 Some(used)
             }
         }
@@ -550,7 +572,7 @@ impl Session {
             Command::Bdat { size } => {
                 self.refuse(reply::BDAT_NOT_SUPPORTED);
                 if size > self.config.limits.max_message_size as u64 {
-                    self.close_with(&reply::MESSAGE_TOO_BIG);
+                    self.end(Ending::Protocol, &reply::MESSAGE_TOO_BIG);
                 } else if size > 0 && !self.is_closed() {
                     self.state = State::SkipChunk { remaining: size };
                 }
@@ -564,7 +586,7 @@ impl Session {
             Command::Vrfy => self.send(&reply::VRFY),
             Command::Expn => self.send(&reply::NOT_IMPLEMENTED),
             Command::Quit => self.close_with(&reply::BYE),
-            Command::Http => self.close_with(&reply::NOT_SMTP),
+            Command::Http => self.end(Ending::Protocol, &reply::NOT_SMTP),
         }
     }
 
@@ -577,7 +599,7 @@ impl Session {
         }
         if pipelined_after {
             // CVE-2011-0411: bytes sent behind STARTTLS must never run, in clear or in TLS.
-            return self.close_with(&reply::PIPELINED_STARTTLS);
+            return self.end(Ending::Protocol, &reply::PIPELINED_STARTTLS);
         }
         self.send(&reply::READY_FOR_TLS);
         self.state = State::TlsPending;
@@ -637,7 +659,7 @@ impl Session {
         self.auth_failures += 1;
         if self.auth_failures >= self.config.limits.max_auth_failures {
             self.send(&reply);
-            return self.close_with(&reply::TOO_MANY_AUTH_FAILURES);
+            return self.end(Ending::AuthFailures, &reply::TOO_MANY_AUTH_FAILURES);
         }
         self.refuse(reply);
     }
@@ -798,8 +820,14 @@ impl Session {
         self.send(&reply);
         self.errors += 1;
         if self.errors >= self.config.limits.max_errors {
-            self.close_with(&reply::TOO_MANY_ERRORS);
+            self.end(Ending::Errors, &reply::TOO_MANY_ERRORS);
         }
+    }
+
+    /// The client refused: the reply, the end, and a notice saying why.
+    fn end(&mut self, why: Ending, reply: &Reply) {
+        self.notices.push(Notice::Ended(why));
+        self.close_with(reply);
     }
 
     fn close_with(&mut self, reply: &Reply) {

@@ -857,6 +857,76 @@ fn notices_tell_the_driver_what_to_count() {
 }
 
 #[test]
+fn a_session_that_refuses_its_client_says_why() {
+    let limits = |f: fn(&mut Limits)| {
+        let mut limits = Limits::default();
+        f(&mut limits);
+        limits
+    };
+    let mut d = Dialog::builder()
+        .limits(limits(|l| l.greet_pause = Duration::from_secs(3)))
+        .build_without_greeting_check();
+    d.send("EHLO spam\r\n");
+    assert_eq!(
+        d.session.take_notices(),
+        [Notice::Ended(Ending::TalkedFirst)]
+    );
+
+    let mut d = Dialog::builder()
+        .limits(limits(|l| l.max_auth_failures = 1))
+        .tls()
+        .build();
+    d.send("EHLO c\r\n");
+    assert!(d.send("AUTH PLAIN !!!\r\n").contains("421 4.7.0"));
+    assert_eq!(
+        d.session.take_notices(),
+        [Notice::AuthFailed, Notice::Ended(Ending::AuthFailures)]
+    );
+
+    // The upstream refusing the token is a failed authentication too.
+    let mut d = Dialog::builder()
+        .limits(limits(|l| l.max_auth_failures = 1))
+        .authenticated()
+        .build();
+    d.send("MAIL FROM:<a@b.c>\r\nRCPT TO:<r@b.c>\r\nDATA\r\nx\r\n.\r\n");
+    d.verdict(&reply::AUTH_INVALID);
+    assert_eq!(
+        d.session.take_notices(),
+        [
+            Notice::Replied(535),
+            Notice::AuthFailed,
+            Notice::Ended(Ending::AuthFailures)
+        ]
+    );
+
+    let mut d = Dialog::builder().build();
+    d.session.handle_timeout(d.now + Duration::from_secs(300));
+    assert_eq!(d.session.take_notices(), [Notice::Ended(Ending::Timeout)]);
+
+    let mut d = Dialog::builder()
+        .limits(limits(|l| l.max_errors = 2))
+        .build();
+    d.send("FOO\r\nBAR\r\n");
+    assert_eq!(d.session.take_notices(), [Notice::Ended(Ending::Errors)]);
+
+    for smuggled in ["GET / HTTP/1.1\r\n", "EHLO c\r\nSTARTTLS\r\nNOOP\r\n"] {
+        let mut d = Dialog::builder().build();
+        d.send(smuggled);
+        assert_eq!(
+            d.session.take_notices(),
+            [Notice::Ended(Ending::Protocol)],
+            "{smuggled:?}"
+        );
+    }
+
+    // Leaving is no refusal.
+    let mut d = Dialog::builder().build();
+    assert!(d.send("QUIT\r\n").starts_with("221"));
+    assert!(d.session.is_closed());
+    assert_eq!(d.session.take_notices(), []);
+}
+
+#[test]
 fn adversarial_greet_pause_refuses_a_client_that_talks_first() {
     let limits = Limits {
         greet_pause: Duration::from_secs(3),
