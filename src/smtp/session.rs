@@ -125,8 +125,8 @@ pub enum Event {
 pub enum Notice {
     /// A message's final reply after DATA, from the upstream's verdict.
     Replied(u16),
-    /// A message refused by the session itself: too big, a bare line ending, or a
-    /// limit refusing its MAIL or RCPT.
+    /// A message refused by the session itself: too big, a bare line ending, a UTF-8
+    /// address without `SMTPUTF8`, or a limit refusing its MAIL or RCPT.
     Refused(u16),
     /// An AUTH exchange ended without authenticating (cancellations aside), or the
     /// upstream refused the token (`535`).
@@ -686,7 +686,7 @@ impl Session {
         };
         let size = params.size;
         if !params.smtputf8 && !reverse_path.is_ascii() {
-            return self.refuse(reply::NON_ASCII_ADDRESS);
+            return self.refuse_non_ascii();
         }
         if self.transaction.is_some() {
             return self.refuse(reply::NESTED_MAIL);
@@ -718,7 +718,7 @@ impl Session {
             return self.refuse(reply::MAIL_FIRST);
         };
         if !transaction.smtputf8 && !forward_path.is_ascii() {
-            return self.refuse(reply::NON_ASCII_ADDRESS);
+            return self.refuse_non_ascii();
         }
         let recipients = &mut transaction.recipients;
         if recipients
@@ -792,6 +792,13 @@ impl Session {
         self.notices.push(Notice::Refused(reply.code()));
         self.send(reply);
         self.reset_transaction();
+    }
+
+    /// A UTF-8 address without `SMTPUTF8`: a client error, and the message refused.
+    fn refuse_non_ascii(&mut self) {
+        self.notices
+            .push(Notice::Refused(reply::NON_ASCII_ADDRESS.code()));
+        self.refuse(reply::NON_ASCII_ADDRESS);
     }
 
     /// A limit refuses a MAIL or RCPT: the reply (and the end, if `close`), noticed.

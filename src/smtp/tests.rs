@@ -919,6 +919,14 @@ fn a_session_that_refuses_its_client_says_why() {
         );
     }
 
+    // A UTF-8 address without SMTPUTF8: the message refused, counted.
+    let mut d = Dialog::builder().authenticated().build();
+    assert!(
+        d.send("MAIL FROM:<jörg@example.com>\r\n")
+            .starts_with("553 5.6.7")
+    );
+    assert_eq!(d.session.take_notices(), [Notice::Refused(553)]);
+
     // Leaving is no refusal.
     let mut d = Dialog::builder().build();
     assert!(d.send("QUIT\r\n").starts_with("221"));
