@@ -1,8 +1,8 @@
 //! The upstream cutting its connection while a call is in flight (`smtpgate-sink
 //! --faults`): a GOAWAY lets the call finish, a TCP reset or a close fails it with a
 //! transient reply, and the retry — under the same idempotency key — goes over a new
-//! connection. Each sink first holds every call 3 s, then cuts at 2 s: a call answered
-//! after 3 s, or refused before, was in flight at the cut.
+//! connection. Each sink first holds every call 5 s, then cuts at 3 s: a call answered
+//! after 5 s, or refused before, was in flight at the cut.
 #![allow(clippy::disallowed_methods)] // Tests may read the clock.
 
 mod common;
@@ -22,11 +22,11 @@ fn key_and_code(call: &serde_json::Value) -> (String, String) {
     )
 }
 
-/// Sends one message through a gateway in front of a sink that holds calls 3 s and cuts
-/// its connections at 2 s this way; returns the first reply, how long it took, the
+/// Sends one message through a gateway in front of a sink that holds calls 5 s and cuts
+/// its connections at 3 s this way; returns the first reply, how long it took, the
 /// retry's reply and the sink's calls and summary.
 fn cut_in_flight(cut: &str) -> (String, Duration, String, Vec<serde_json::Value>) {
-    let sink = Sink::start(&["--print", "--faults", &format!("latency=3s:2s,{cut}:60s")]);
+    let sink = Sink::start(&["--print", "--faults", &format!("latency=5s:3s,{cut}:60s")]);
     let gateway = Gateway::start_with(&sink.url, &["--upstream-timeout", "10s"]);
     let mut smtp = gateway.login();
     let message = simple_message("in flight", "b");
@@ -41,7 +41,7 @@ fn cut_in_flight(cut: &str) -> (String, Duration, String, Vec<serde_json::Value>
 fn goaway_lets_the_call_in_flight_finish_and_the_next_goes_over_a_new_connection() {
     let (first, took, retry, mut lines) = cut_in_flight("goaway");
     assert_code(&first, "250 2.0.0");
-    assert!(took >= Duration::from_secs(3), "answered after the hold");
+    assert!(took >= Duration::from_secs(5), "answered after the hold");
     assert_code(&retry, "250 2.0.0");
     let summary = lines.pop().expect("summary");
     assert_eq!(summary["connections_cut"], 1, "{summary}");
@@ -58,7 +58,7 @@ fn a_reset_fails_the_call_in_flight_transiently_and_the_retry_keeps_its_key() {
             assert!(first.contains("connection reset"), "{first}");
         }
         assert!(
-            took < Duration::from_secs(3),
+            took < Duration::from_secs(5),
             "{cut}: refused before the answer"
         );
         assert_code(&retry, "250 2.0.0");
