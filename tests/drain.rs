@@ -154,7 +154,12 @@ fn sigint_twice_exits_at_once() {
     let mut busy = Smtp::connect(addr);
     busy.cmd("EHLO c.test");
     assert_code(&busy.cmd("MAIL FROM:<a@example.com>"), "250");
+    let mut idle = Smtp::connect(addr);
+    assert_code(&idle.cmd("EHLO c.test"), "250");
     process.signal("INT");
+    // The drain has begun when the idle session is told (two signals sent before the
+    // signal thread reads the first would be one: the kernel does not queue them).
+    assert_code(&idle.read_reply(), "421 4.3.2");
     // The first signal leaves the transaction be (its deadline is an hour away)...
     assert_code(&busy.cmd("RCPT TO:<r@example.com>"), "250 2.1.5");
     assert!(process.child.try_wait().expect("try_wait").is_none());
