@@ -249,15 +249,41 @@ fn address(path: &[u8], null_allowed: bool) -> Result<&str, Option<CommandError>
 /// address literal; UTF-8 beyond ASCII is allowed (RFC 6531), controls never. Also used
 /// for the addresses in provider headers.
 pub fn is_mailbox(text: &str) -> bool {
-    if text.len() > MAX_PATH {
-        return false;
-    }
-    // Nearly every address is ASCII: checked byte by byte against a table.
-    if text.is_ascii() {
-        is_ascii_mailbox(text.as_bytes())
-    } else {
-        is_utf8_mailbox(text)
-    }
+    text.len() <= MAX_PATH
+        && if text.is_ascii() {
+            is_ascii_mailbox(text)
+        } else {
+            is_utf8_mailbox(text)
+        }
+}
+
+/// [`is_mailbox`] for ASCII text, nearly every address: its parts checked as bytes.
+fn is_ascii_mailbox(text: &str) -> bool {
+    let local = |part: &str| part.bytes().all(is_local_byte);
+    let host = |part: &str| part.bytes().all(is_host_byte);
+    is_mailbox_of(text, local, host)
+}
+
+/// [`is_mailbox`] for UTF-8 beyond ASCII (RFC 6531): its parts checked as characters.
+fn is_utf8_mailbox(text: &str) -> bool {
+    let local = |part: &str| {
+        part.chars().all(|c| {
+            if c.is_ascii() {
+                c.is_ascii_graphic() && !"<>()[],;:@\"\\".contains(c)
+            } else {
+                !c.is_control() && !c.is_whitespace()
+            }
+        })
+    };
+    let host = |part: &str| {
+        part.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || c == '-'
+                || c == '.'
+                || (!c.is_ascii() && c.is_alphanumeric())
+        })
+    };
+    is_mailbox_of(text, local, host)
 }
 
 /// A byte of an unquoted local part (RFC 5321 atext and `.`).
@@ -274,62 +300,34 @@ fn is_host_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'.'
 }
 
-/// [`is_mailbox`] for ASCII text: the answers of [`is_utf8_mailbox`] (tested), without
-/// decoding characters.
-fn is_ascii_mailbox(text: &[u8]) -> bool {
-    let Some(at) = memchr::memrchr(b'@', text) else {
-        return false;
-    };
-    let (local, domain) = (&text[..at], &text[at + 1..]);
-    let local_ok = if local.first() == Some(&b'"') {
-        local.len() >= 2 && local.last() == Some(&b'"')
-    } else {
-        !local.is_empty() && local.iter().all(|&b| is_local_byte(b))
-    };
-    let domain_ok = match domain {
-        [] => false,
-        [b'[', ..] => domain.last() == Some(&b']'),
-        _ => {
-            domain.iter().all(|&b| is_host_byte(b))
-                && domain.first() != Some(&b'.')
-                && domain.last() != Some(&b'.')
-                && !domain.windows(2).any(|pair| pair == b"..")
-        }
-    };
-    local_ok && domain_ok && !text.iter().any(|b| b.is_ascii_control())
-}
-
-/// [`is_mailbox`] for text with UTF-8 beyond ASCII (RFC 6531).
-fn is_utf8_mailbox(text: &str) -> bool {
+/// The shape of a mailbox, given what an unquoted local part and a host name may hold
+/// (never a control): `local@domain`, the local part a run of those or a quoted string,
+/// the domain a host name without empty labels at its ends or inside, or an address
+/// literal; no controls in the quoted string or the literal either.
+fn is_mailbox_of(
+    text: &str,
+    local_ok: impl Fn(&str) -> bool,
+    host_ok: impl Fn(&str) -> bool,
+) -> bool {
+    let no_controls = |part: &str| !part.chars().any(char::is_control);
     let Some((local, domain)) = text.rsplit_once('@') else {
         return false;
     };
     let local_ok = if local.starts_with('"') {
-        local.len() >= 2 && local.ends_with('"')
+        local.len() >= 2 && local.ends_with('"') && no_controls(local)
     } else {
-        !local.is_empty()
-            && local.chars().all(|c| {
-                if c.is_ascii() {
-                    c.is_ascii_graphic() && !"<>()[],;:@\"\\".contains(c)
-                } else {
-                    !c.is_control() && !c.is_whitespace()
-                }
-            })
+        !local.is_empty() && local_ok(local)
     };
-    let domain_ok = !domain.is_empty()
-        && if domain.starts_with('[') {
-            domain.ends_with(']')
-        } else {
-            domain.chars().all(|c| {
-                c.is_ascii_alphanumeric()
-                    || c == '-'
-                    || c == '.'
-                    || (!c.is_ascii() && c.is_alphanumeric())
-            }) && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains("..")
-        };
-    local_ok && domain_ok && !text.chars().any(char::is_control)
+    let domain_ok = if domain.starts_with('[') {
+        domain.ends_with(']') && no_controls(domain)
+    } else {
+        host_ok(domain)
+            && !domain.is_empty()
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.as_bytes().windows(2).any(|pair| pair == b"..")
+    };
+    local_ok && domain_ok
 }
 
 fn mail_params(params: &[u8]) -> Result<MailParams, CommandError> {
@@ -423,7 +421,7 @@ mod tests {
                 bytes[at] = b'@';
             }
             let text = std::str::from_utf8(&bytes).expect("ASCII");
-            let fast = is_ascii_mailbox(&bytes);
+            let fast = is_ascii_mailbox(text);
             assert_eq!(fast, is_utf8_mailbox(text), "{text:?}");
             if fast { accepted += 1 } else { refused += 1 }
         }
