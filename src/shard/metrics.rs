@@ -14,7 +14,8 @@ use crate::smtp::{Ending, Notice};
 use crate::upstream::Outcome;
 use crate::upstream::verdict::CallStatus;
 
-/// Why a connection was refused: before it had a session, or by its session.
+/// Why a connection was refused: before it had a session, or by its session. A
+/// counter row each, in this order (`ALL`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rejection {
     /// A trusted balancer's PROXY header was missing, malformed, too long or late.
@@ -27,8 +28,24 @@ pub enum Rejection {
     TooManyConnections,
     /// `--max-connections-per-ip` reached for the client's address.
     TooManyFromAddress,
-    /// A session refused its client and closed the connection (see [`Ending`]).
-    Ended(Ending),
+    /// The session's ends (see [`Ending`]).
+    TalkedFirst,
+    AuthFailures,
+    Timeout,
+    Errors,
+    Protocol,
+}
+
+impl From<Ending> for Rejection {
+    fn from(ending: Ending) -> Self {
+        match ending {
+            Ending::TalkedFirst => Self::TalkedFirst,
+            Ending::AuthFailures => Self::AuthFailures,
+            Ending::Timeout => Self::Timeout,
+            Ending::Errors => Self::Errors,
+            Ending::Protocol => Self::Protocol,
+        }
+    }
 }
 
 impl Rejection {
@@ -38,11 +55,11 @@ impl Rejection {
         Self::Tls,
         Self::TooManyConnections,
         Self::TooManyFromAddress,
-        Self::Ended(Ending::TalkedFirst),
-        Self::Ended(Ending::AuthFailures),
-        Self::Ended(Ending::Timeout),
-        Self::Ended(Ending::Errors),
-        Self::Ended(Ending::Protocol),
+        Self::TalkedFirst,
+        Self::AuthFailures,
+        Self::Timeout,
+        Self::Errors,
+        Self::Protocol,
     ];
 
     fn name(self) -> &'static str {
@@ -52,27 +69,11 @@ impl Rejection {
             Self::Tls => "tls_handshake",
             Self::TooManyConnections => "max_connections",
             Self::TooManyFromAddress => "max_connections_per_ip",
-            Self::Ended(Ending::TalkedFirst) => "greet_pause",
-            Self::Ended(Ending::AuthFailures) => "max_auth_failures",
-            Self::Ended(Ending::Timeout) => "timeout",
-            Self::Ended(Ending::Errors) => "errors",
-            Self::Ended(Ending::Protocol) => "protocol",
-        }
-    }
-
-    /// Its row in the counters: its place in `ALL` (tested).
-    fn index(self) -> usize {
-        match self {
-            Self::Proxy => 0,
-            Self::RelayDenied => 1,
-            Self::Tls => 2,
-            Self::TooManyConnections => 3,
-            Self::TooManyFromAddress => 4,
-            Self::Ended(Ending::TalkedFirst) => 5,
-            Self::Ended(Ending::AuthFailures) => 6,
-            Self::Ended(Ending::Timeout) => 7,
-            Self::Ended(Ending::Errors) => 8,
-            Self::Ended(Ending::Protocol) => 9,
+            Self::TalkedFirst => "greet_pause",
+            Self::AuthFailures => "max_auth_failures",
+            Self::Timeout => "timeout",
+            Self::Errors => "errors",
+            Self::Protocol => "protocol",
         }
     }
 }
@@ -151,7 +152,7 @@ impl ShardMetrics {
     }
 
     pub fn rejected(&self, why: Rejection) {
-        self.rejected[why.index()].inc();
+        self.rejected[why as usize].inc();
     }
 
     pub fn tls_failure(&self) {
@@ -169,7 +170,7 @@ impl ShardMetrics {
                 }
             }
             Notice::AuthFailed => self.auth_failures.inc(),
-            Notice::Ended(why) => self.rejected(Rejection::Ended(why)),
+            Notice::Ended(why) => self.rejected(why.into()),
         }
     }
 
@@ -313,7 +314,7 @@ impl Telemetry {
         );
         let reasons: Vec<(&str, usize)> = Rejection::ALL
             .iter()
-            .map(|r| (r.name(), r.index()))
+            .map(|r| (r.name(), *r as usize))
             .collect();
         labelled(
             &mut out,
@@ -446,7 +447,7 @@ mod tests {
             Rejection::ALL.iter().map(|r| r.name()).collect();
         assert_eq!(names.len(), Rejection::ALL.len());
         for (row, rejection) in Rejection::ALL.iter().enumerate() {
-            assert_eq!(rejection.index(), row, "{rejection:?}");
+            assert_eq!(*rejection as usize, row, "{rejection:?}");
         }
     }
 }
