@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::rc::Rc;
 use std::sync::mpsc;
 
@@ -207,7 +207,16 @@ async fn serve_connection(
             Err(None) => watching = false,
             Err(Some(Cut::GoAway)) => connection.graceful_shutdown(),
             Err(Some(Cut::Reset)) => {
-                if let Err(error) = reset_on_close(fd, &connection) {
+                // SO_LINGER 0 makes the close below (when `connection` drops) a TCP reset.
+                // The crate's second `unsafe`: glommio's stream offers only `AsRawFd`.
+                // SAFETY: `fd` is the descriptor of the socket `connection` owns (taken
+                // before the handshake); `connection` lives until this function returns,
+                // past every use of `socket`, so the descriptor is open and not reused.
+                #[allow(unsafe_code)]
+                let socket = unsafe { BorrowedFd::borrow_raw(fd) };
+                let linger =
+                    socket2::SockRef::from(&socket).set_linger(Some(std::time::Duration::ZERO));
+                if let Err(error) = linger {
                     tracing::warn!(%error, "sink could not set SO_LINGER");
                 }
                 return Ok(());
@@ -215,19 +224,6 @@ async fn serve_connection(
             Err(Some(Cut::Close)) => return Ok(()),
         }
     }
-}
-
-/// Makes the close of the connection's socket a TCP reset (`SO_LINGER` 0) rather than a FIN.
-/// The crate's second `unsafe`: glommio's stream offers only `AsRawFd`, and it is inside
-/// the h2 connection by now.
-#[allow(unsafe_code)]
-fn reset_on_close<T>(fd: RawFd, connection: &T) -> std::io::Result<()> {
-    // SAFETY: `fd` is the descriptor of the socket that `connection` owns (taken from it
-    // before the handshake), and `connection` is borrowed, hence open, for as long as
-    // `socket` lives: the descriptor cannot be closed or reused meanwhile.
-    let socket = unsafe { BorrowedFd::borrow_raw(fd) };
-    let _ = connection;
-    socket2::SockRef::from(&socket).set_linger(Some(std::time::Duration::ZERO))
 }
 
 async fn handle(request: Request<RecvStream>, method: &str, handler: &Handler) -> Answer {
